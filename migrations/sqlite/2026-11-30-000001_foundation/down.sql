@@ -1,0 +1,3 @@
+DROP TABLE throttles;
+DROP TABLE sessions;
+DROP TABLE users;

@@ -1,0 +1,290 @@
+//! The command line: `tessera serve`, `migrate`, `user ...`, `config check`,
+//! `prune`. Passwords are only ever read from standard input.
+
+use std::io::BufRead as _;
+use std::path::PathBuf;
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+
+use crate::auth::{self, AuthError};
+use crate::config::Settings;
+use crate::domain::{NewAccount, Password, User, Username, format_date, now};
+use crate::startup::Application;
+use crate::storage::Db;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tessera",
+    version,
+    about = "An OAuth 2 / OpenID Connect authorization server"
+)]
+pub struct Cli {
+    /// A TOML file layered over config/default.toml and config/<TESSERA_ENV>.toml.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (what a bare `tessera` does).
+    Serve {
+        /// Listen on this port instead of server.listen's (same address).
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage user accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Delete expired sessions and stale throttle counters now.
+    Prune,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user; the password is read from standard input.
+    Add {
+        username: String,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        display_name: Option<String>,
+        #[command(flatten)]
+        password: PasswordStdin,
+    },
+    /// List users.
+    List {
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable a user: sign-in is refused and their sessions end.
+    Disable { username: String },
+    /// Enable a disabled user again.
+    Enable { username: String },
+    /// Set a user's password from standard input; their sessions end.
+    SetPassword {
+        username: String,
+        #[command(flatten)]
+        password: PasswordStdin,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct PasswordStdin {
+    /// Read the password from the first line of standard input. Required:
+    /// passwords never go on the command line, where `ps` and shell history
+    /// would keep them.
+    #[arg(long, required = true)]
+    password_stdin: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Load and validate the configuration, print a summary, change nothing.
+    Check,
+}
+
+/// Runs a command with loaded settings.
+pub async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
+    match command {
+        Command::Serve { port } => {
+            if let Some(port) = port {
+                let address: std::net::SocketAddr = settings.server.listen.parse()?;
+                settings.server.listen = std::net::SocketAddr::new(address.ip(), port).to_string();
+            }
+            let app = Application::build(settings).await?;
+            tracing::info!(port = app.port(), "tessera is listening");
+            app.run_until_stopped().await.context("serving HTTP")
+        }
+        Command::Migrate => {
+            let db = Db::connect(&settings.database)?;
+            let applied = db.migrate().await.context("applying migrations")?;
+            if applied.is_empty() {
+                println!("The database is up to date.");
+            }
+            for version in applied {
+                println!("applied {version}");
+            }
+            Ok(())
+        }
+        Command::User(command) => run_user(command, &settings).await,
+        Command::Config(ConfigCommand::Check) => {
+            println!("configuration is valid");
+            println!("  environment: {:?}", settings.environment);
+            println!("  listen:      {}", settings.server.listen);
+            println!("  issuer:      {}", settings.server.issuer_str());
+            println!("  database:    {}", redact_url(&settings.database.url));
+            println!(
+                "  sign-up:     {}",
+                if settings.accounts.signup_enabled {
+                    "open"
+                } else {
+                    "off"
+                }
+            );
+            Ok(())
+        }
+        Command::Prune => {
+            let db = migrated(&settings).await?;
+            let removed = auth::prune(&db, &settings, now()).await?;
+            println!("removed {removed} expired rows");
+            Ok(())
+        }
+    }
+}
+
+async fn run_user(command: UserCommand, settings: &Settings) -> anyhow::Result<()> {
+    let db = migrated(settings).await?;
+    match command {
+        UserCommand::Add {
+            username,
+            email,
+            display_name,
+            password: _,
+        } => {
+            let password = read_password()?;
+            let account = NewAccount::parse(
+                &username,
+                email.as_deref().unwrap_or(""),
+                display_name.as_deref().unwrap_or(""),
+                password,
+                None,
+                settings.accounts.min_password_length,
+            )
+            .map_err(|errors| {
+                let reasons: Vec<String> = errors
+                    .iter()
+                    .map(|e| format!("{}: {}", e.field, e.message))
+                    .collect();
+                anyhow::anyhow!("the user was not created. {}", reasons.join(" "))
+            })?;
+            let user = auth::admin::add_user(&db, account)
+                .await
+                .map_err(|e| match e {
+                    AuthError::UsernameTaken => {
+                        anyhow::anyhow!("the username `{username}` is taken")
+                    }
+                    other => anyhow::Error::from(other),
+                })?;
+            println!("created user {} ({})", user.username, user.id);
+            Ok(())
+        }
+        UserCommand::List { json } => {
+            let users = auth::admin::list_users(&db).await?;
+            if json {
+                let rows: Vec<_> = users.iter().map(user_json).collect();
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                println!("{:<32} {:<9} {:<11} ID", "USERNAME", "STATUS", "CREATED");
+                for user in &users {
+                    let status = if user.disabled { "disabled" } else { "active" };
+                    println!(
+                        "{:<32} {:<9} {:<11} {}",
+                        user.username,
+                        status,
+                        format_date(user.created_at),
+                        user.id
+                    );
+                }
+            }
+            Ok(())
+        }
+        UserCommand::Disable { username } => {
+            let name = parse_username(&username)?;
+            found(auth::admin::set_disabled(&db, name, true).await?, &username)?;
+            println!("disabled {username}; their sessions have ended");
+            Ok(())
+        }
+        UserCommand::Enable { username } => {
+            let name = parse_username(&username)?;
+            found(
+                auth::admin::set_disabled(&db, name, false).await?,
+                &username,
+            )?;
+            println!("enabled {username}");
+            Ok(())
+        }
+        UserCommand::SetPassword {
+            username,
+            password: _,
+        } => {
+            let name = parse_username(&username)?;
+            let raw = read_password()?;
+            let password = Password::parse(raw, settings.accounts.min_password_length)
+                .map_err(|e| anyhow::anyhow!("the password was not changed: {}", e.message))?;
+            found(
+                auth::admin::set_password(&db, name, password).await?,
+                &username,
+            )?;
+            println!("password changed for {username}; their sessions have ended");
+            Ok(())
+        }
+    }
+}
+
+/// Opens the database and applies migrations, so admin commands work on a
+/// fresh installation.
+async fn migrated(settings: &Settings) -> anyhow::Result<Db> {
+    let db = Db::connect(&settings.database)?;
+    db.migrate().await.context("applying migrations")?;
+    Ok(db)
+}
+
+fn parse_username(raw: &str) -> anyhow::Result<Username> {
+    Username::parse(raw)
+        .map_err(|e| anyhow::anyhow!("`{raw}` is not a valid username: {}", e.message))
+}
+
+fn found(user: Option<User>, username: &str) -> anyhow::Result<User> {
+    match user {
+        Some(user) => Ok(user),
+        None => bail!("no user named `{username}`"),
+    }
+}
+
+/// The first line of standard input, without its line ending.
+fn read_password() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    let password = line.trim_end_matches(['\n', '\r']).to_owned();
+    if password.is_empty() {
+        bail!(
+            "no password on standard input (for example: printf '%s\\n' \"$PASSWORD\" | tessera user add NAME --password-stdin)"
+        );
+    }
+    Ok(password)
+}
+
+fn user_json(user: &User) -> serde_json::Value {
+    json!({
+        "id": user.id.as_str(),
+        "username": user.username.as_str(),
+        "email": user.email.as_ref().map(|e| e.as_str()),
+        "display_name": user.display_name.as_ref().map(|d| d.as_str()),
+        "disabled": user.disabled,
+        "created_at": user.created_at,
+    })
+}
+
+/// A database URL without its password, for printing.
+fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("REDACTED"));
+            parsed.to_string()
+        }
+        _ => raw.to_owned(),
+    }
+}

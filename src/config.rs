@@ -1,0 +1,434 @@
+//! Settings: loaded once in `main` from layered sources, validated while
+//! loading, then passed down explicitly. No other module reads the
+//! environment.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use url::Url;
+
+/// `config/default.toml`, compiled in so the binary runs from any directory.
+const DEFAULT_CONFIG: &str = include_str!("../config/default.toml");
+
+/// Prefix of environment variables that override keys:
+/// `TESSERA__SERVER__LISTEN` sets `server.listen`.
+const ENV_PREFIX: &str = "TESSERA";
+const ENV_SEPARATOR: &str = "__";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub environment: Environment,
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub accounts: AccountSettings,
+    pub sessions: SessionSettings,
+    pub throttle: ThrottleSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub listen: String,
+    pub issuer: Url,
+    pub workers: usize,
+    pub max_body_bytes: usize,
+    pub trusted_proxies: Vec<IpAddr>,
+    pub shutdown_timeout_secs: u64,
+}
+
+impl ServerSettings {
+    /// Whether the issuer is served over https; decides `Secure` cookies,
+    /// the `__Host-` cookie prefix and HSTS.
+    pub fn is_https(&self) -> bool {
+        self.issuer.scheme() == "https"
+    }
+
+    /// The issuer's origin (`scheme://host[:port]`), the only origin forms
+    /// may be posted from.
+    pub fn origin(&self) -> String {
+        self.issuer.origin().ascii_serialization()
+    }
+
+    /// The issuer as the OAuth `iss` value: no trailing slash.
+    pub fn issuer_str(&self) -> &str {
+        self.issuer.as_str().trim_end_matches('/')
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub max_connections: u32,
+    pub connect_timeout_secs: u64,
+    pub auto_migrate: bool,
+    pub sqlite_synchronous: SqliteSynchronous,
+    pub sqlite_busy_timeout_ms: u32,
+}
+
+/// SQLite's `synchronous` pragma, as a documented choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSynchronous {
+    Full,
+    Normal,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountSettings {
+    pub signup_enabled: bool,
+    pub min_password_length: usize,
+    pub signups_per_ip_per_hour: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionSettings {
+    pub idle_timeout_secs: i64,
+    pub absolute_timeout_secs: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThrottleSettings {
+    pub account_max_failures: u32,
+    pub ip_max_failures: u32,
+    pub window_secs: i64,
+    pub base_lock_secs: i64,
+    pub max_lock_secs: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub level: String,
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Why the settings could not be loaded. Every message names the key or the
+/// file at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration could not be read: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("configuration key `{key}` is invalid: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        reason: reason.into(),
+    }
+}
+
+/// Where `Settings::load` looks, so tests and the CLI can say it explicitly.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigSources {
+    /// Directory holding `<environment>.toml` overlays (usually `config`).
+    pub config_dir: Option<PathBuf>,
+    /// The profile overlay to read from `config_dir` (`TESSERA_ENV`).
+    pub profile: Option<String>,
+    /// A file given with `--config`; it must exist.
+    pub file: Option<PathBuf>,
+    /// Read `TESSERA__*` environment variables.
+    pub use_environment: bool,
+}
+
+impl ConfigSources {
+    /// The sources `tessera` uses when run normally: `config/` in the working
+    /// directory, `TESSERA_ENV` (default "development"), the environment.
+    pub fn standard(file: Option<PathBuf>) -> Self {
+        let profile = std::env::var("TESSERA_ENV").unwrap_or_else(|_| "development".to_owned());
+        Self {
+            config_dir: Some(PathBuf::from("config")),
+            profile: Some(profile),
+            file,
+            use_environment: true,
+        }
+    }
+}
+
+impl Settings {
+    /// Loads and validates the layered configuration.
+    pub fn load(sources: &ConfigSources) -> Result<Self, ConfigError> {
+        let mut builder = config::Config::builder().add_source(config::File::from_str(
+            DEFAULT_CONFIG,
+            config::FileFormat::Toml,
+        ));
+        if let (Some(dir), Some(profile)) = (&sources.config_dir, &sources.profile) {
+            if !profile
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(invalid(
+                    "TESSERA_ENV",
+                    "must be a plain name such as `development` or `production`",
+                ));
+            }
+            let overlay = dir.join(format!("{profile}.toml"));
+            builder = builder.add_source(config::File::from(overlay).required(false));
+        }
+        if let Some(file) = &sources.file {
+            builder = builder.add_source(config::File::from(file.as_path()).required(true));
+        }
+        if sources.use_environment {
+            builder = builder.add_source(
+                config::Environment::with_prefix(ENV_PREFIX)
+                    .prefix_separator(ENV_SEPARATOR)
+                    .separator(ENV_SEPARATOR)
+                    .list_separator(",")
+                    .with_list_parse_key("server.trusted_proxies")
+                    .try_parsing(true),
+            );
+        }
+        let settings: Settings = builder.build()?.try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks what serde cannot: URL shapes, positive lifetimes, and the
+    /// production profile's refusals.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        validate_issuer(&self.server.issuer, self.environment)?;
+        if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(invalid(
+                "server.listen",
+                format!(
+                    "`{}` is not an IP address and port such as 127.0.0.1:8080",
+                    self.server.listen
+                ),
+            ));
+        }
+        if self.server.max_body_bytes < 1024 {
+            return Err(invalid("server.max_body_bytes", "must be at least 1024"));
+        }
+        DatabaseUrl::parse(&self.database.url)?;
+        if self.database.max_connections == 0 {
+            return Err(invalid("database.max_connections", "must be at least 1"));
+        }
+        if self.database.connect_timeout_secs == 0 {
+            return Err(invalid("database.connect_timeout_secs", "must be positive"));
+        }
+        if self.accounts.min_password_length < 8 {
+            return Err(invalid(
+                "accounts.min_password_length",
+                "must be at least 8 (NIST SP 800-63B)",
+            ));
+        }
+        positive(
+            "sessions.idle_timeout_secs",
+            self.sessions.idle_timeout_secs,
+        )?;
+        positive(
+            "sessions.absolute_timeout_secs",
+            self.sessions.absolute_timeout_secs,
+        )?;
+        if self.sessions.idle_timeout_secs > self.sessions.absolute_timeout_secs {
+            return Err(invalid(
+                "sessions.idle_timeout_secs",
+                "must not exceed sessions.absolute_timeout_secs",
+            ));
+        }
+        let throttle = &self.throttle;
+        if throttle.account_max_failures == 0 || throttle.account_max_failures > 10 {
+            return Err(invalid(
+                "throttle.account_max_failures",
+                "must be between 1 and 10 (ASVS 6.3.1)",
+            ));
+        }
+        if throttle.ip_max_failures == 0 {
+            return Err(invalid("throttle.ip_max_failures", "must be at least 1"));
+        }
+        positive("throttle.window_secs", throttle.window_secs)?;
+        positive("throttle.base_lock_secs", throttle.base_lock_secs)?;
+        if throttle.max_lock_secs < throttle.base_lock_secs {
+            return Err(invalid(
+                "throttle.max_lock_secs",
+                "must be at least throttle.base_lock_secs",
+            ));
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            return Err(invalid(
+                "log.level",
+                format!("`{}` is not a valid level or filter", self.log.level),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn positive(key: &'static str, value: i64) -> Result<(), ConfigError> {
+    if value <= 0 {
+        return Err(invalid(key, "must be a positive number of seconds"));
+    }
+    Ok(())
+}
+
+fn validate_issuer(issuer: &Url, environment: Environment) -> Result<(), ConfigError> {
+    const KEY: &str = "server.issuer";
+    if !matches!(issuer.scheme(), "http" | "https") {
+        return Err(invalid(KEY, "must be an http or https URL"));
+    }
+    let Some(host) = issuer.host() else {
+        return Err(invalid(KEY, "must name a host"));
+    };
+    if issuer.query().is_some() || issuer.fragment().is_some() {
+        return Err(invalid(KEY, "must not have a query or a fragment"));
+    }
+    if !issuer.username().is_empty() || issuer.password().is_some() {
+        return Err(invalid(KEY, "must not contain credentials"));
+    }
+    if issuer.path() != "/" {
+        return Err(invalid(
+            KEY,
+            "must be an origin without a path, such as https://auth.example.com",
+        ));
+    }
+    if environment == Environment::Production {
+        if issuer.scheme() != "https" && !is_loopback_host(&host) {
+            return Err(invalid(
+                KEY,
+                "production requires an https issuer unless the host is loopback",
+            ));
+        }
+        if let url::Host::Domain(name) = host
+            && name.ends_with(".invalid")
+        {
+            return Err(invalid(
+                KEY,
+                "still holds the placeholder from config/production.toml; set TESSERA__SERVER__ISSUER to your public URL",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn is_loopback_host(host: &url::Host<&str>) -> bool {
+    match host {
+        url::Host::Ipv4(ip) => ip.is_loopback(),
+        url::Host::Ipv6(ip) => ip.is_loopback(),
+        url::Host::Domain(name) => *name == "localhost",
+    }
+}
+
+/// A parsed `database.url`: which backend, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    pub fn parse(url: &str) -> Result<Self, ConfigError> {
+        const KEY: &str = "database.url";
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(invalid(KEY, "a sqlite:// URL needs a file path"));
+            }
+            return Ok(Self::Sqlite(PathBuf::from(path)));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Url::parse(url).map_err(|e| invalid(KEY, format!("not a valid URL: {e}")))?;
+            return Ok(Self::Postgres(url.to_owned()));
+        }
+        Err(invalid(
+            KEY,
+            "must start with sqlite:// or postgres:// (for example sqlite://data/tessera.db)",
+        ))
+    }
+
+    pub fn sqlite_path(&self) -> Option<&Path> {
+        match self {
+            Self::Sqlite(path) => Some(path),
+            Self::Postgres(_) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn defaults() -> Settings {
+        Settings::load(&ConfigSources::default()).expect("the built-in defaults are valid")
+    }
+
+    #[test]
+    fn built_in_defaults_load_and_validate() {
+        let settings = defaults();
+        assert_eq!(settings.server.listen, "127.0.0.1:8080");
+        assert_eq!(settings.database.url, "sqlite://data/tessera.db");
+        assert_eq!(settings.environment, Environment::Development);
+    }
+
+    #[test]
+    fn issuer_with_a_path_query_or_fragment_is_refused() {
+        for bad in [
+            "https://a.example/x",
+            "https://a.example/?q=1",
+            "https://a.example/#f",
+            "ftp://a.example",
+            "https://user:pw@a.example",
+        ] {
+            let url = Url::parse(bad).expect("test URL parses");
+            assert!(
+                validate_issuer(&url, Environment::Development).is_err(),
+                "{bad} should be refused"
+            );
+        }
+    }
+
+    #[test]
+    fn production_refuses_plain_http_except_on_loopback() {
+        let public = Url::parse("http://auth.example.com").expect("parses");
+        let loopback = Url::parse("http://127.0.0.1:8080").expect("parses");
+        assert!(validate_issuer(&public, Environment::Production).is_err());
+        assert!(validate_issuer(&public, Environment::Development).is_ok());
+        assert!(validate_issuer(&loopback, Environment::Production).is_ok());
+    }
+
+    #[test]
+    fn database_urls_pick_their_backend_by_scheme() {
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://data/x.db").expect("valid"),
+            DatabaseUrl::Sqlite(PathBuf::from("data/x.db"))
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:///tmp/x.db").expect("valid"),
+            DatabaseUrl::Sqlite(PathBuf::from("/tmp/x.db"))
+        );
+        assert!(matches!(
+            DatabaseUrl::parse("postgres://postgres@127.0.0.1/db"),
+            Ok(DatabaseUrl::Postgres(_))
+        ));
+        assert!(DatabaseUrl::parse("mysql://x").is_err());
+        assert!(DatabaseUrl::parse("sqlite://").is_err());
+    }
+
+    #[test]
+    fn invalid_values_name_their_key() {
+        let mut settings = defaults();
+        settings.sessions.idle_timeout_secs = 0;
+        let message = settings.validate().expect_err("refused").to_string();
+        assert!(message.contains("sessions.idle_timeout_secs"), "{message}");
+    }
+}

@@ -1,0 +1,223 @@
+//! The browser side of a request: its session (from the session cookie), its
+//! CSRF token, the cookies a response must set, and where it connects from.
+
+use std::future::Future;
+use std::net::IpAddr;
+use std::pin::Pin;
+
+use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+
+use super::error::PageError;
+use super::state::{AppState, CookieNames};
+use crate::auth::CurrentSession;
+use crate::domain::SecretToken;
+
+/// Largest cookie value read; anything longer is not one of ours.
+const MAX_COOKIE_VALUE: usize = 128;
+
+/// The browser making a request.
+pub struct Browser {
+    /// The signed-in session, if the session cookie names a live one.
+    pub session: Option<CurrentSession>,
+    /// The session cookie's value even when it names no live session, so
+    /// sign-in can delete whatever it pointed to.
+    pub presented_session: Option<SecretToken>,
+    /// The pre-sign-in CSRF cookie (set on the first form page).
+    csrf_cookie: Option<SecretToken>,
+    /// A CSRF cookie created for this response, to be set on it.
+    new_csrf_cookie: Option<SecretToken>,
+    cookies: CookieNames,
+}
+
+impl FromRequest for Browser {
+    type Error = PageError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, PageError>>>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let read = |name: &str| {
+            req.cookie(name)
+                .map(|c| c.value().to_owned())
+                .filter(|v| !v.is_empty() && v.len() <= MAX_COOKIE_VALUE)
+                .map(SecretToken::from_presented)
+        };
+        let (session_cookie, csrf_cookie) = match &state {
+            Some(state) => (read(state.cookies.session), read(state.cookies.csrf)),
+            None => (None, None),
+        };
+        Box::pin(async move {
+            let state = state.ok_or_else(|| {
+                PageError::Internal(anyhow::anyhow!("AppState is not registered"))
+            })?;
+            let session = match session_cookie.clone() {
+                Some(token) => state.accounts.current_session(token).await?,
+                None => None,
+            };
+            Ok(Browser {
+                session,
+                presented_session: session_cookie,
+                csrf_cookie,
+                new_csrf_cookie: None,
+                cookies: state.cookies.clone(),
+            })
+        })
+    }
+}
+
+impl Browser {
+    /// The CSRF token forms on this page must carry. Signed in, it is derived
+    /// from the session id, so it is bound to that session; before sign-in,
+    /// from a random per-browser cookie created here if missing (CS-01).
+    pub fn csrf_token(&mut self) -> Result<String, PageError> {
+        if let Some(current) = &self.session {
+            return Ok(current.token.derive("csrf-session"));
+        }
+        if self.csrf_cookie.is_none() {
+            let fresh = SecretToken::generate()
+                .map_err(|e| PageError::Internal(anyhow::anyhow!("no randomness: {e}")))?;
+            self.csrf_cookie = Some(fresh.clone());
+            self.new_csrf_cookie = Some(fresh);
+        }
+        Ok(self
+            .csrf_cookie
+            .as_ref()
+            .map(|cookie| cookie.derive("csrf-browser"))
+            .unwrap_or_default())
+    }
+
+    /// Refuses a form post whose CSRF token is missing, wrong, or was made for
+    /// another browser or session, and posts coming from another origin.
+    pub fn verify_form(
+        &self,
+        req: &HttpRequest,
+        presented: &str,
+        expected_origin: &str,
+    ) -> Result<(), PageError> {
+        verify_same_origin(req, expected_origin)?;
+        let expected = match (&self.session, &self.csrf_cookie) {
+            (Some(current), _) => current.token.derive("csrf-session"),
+            (None, Some(cookie)) => cookie.derive("csrf-browser"),
+            (None, None) => {
+                return Err(PageError::Forbidden(
+                    "Your browser did not send tessera's cookie with this form. Allow cookies for this site, reload the page and try again.".to_owned(),
+                ));
+            }
+        };
+        if presented.is_empty() || !SecretToken::from_presented(expected).matches(presented) {
+            tracing::info!("form refused: CSRF token missing or invalid");
+            return Err(PageError::Forbidden(
+                "This form has expired or was not sent from tessera's own page. Go back, reload the page and try again.".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Adds the cookies this response must carry (a new CSRF cookie).
+    pub fn finish(&self, mut response: HttpResponse) -> HttpResponse {
+        if let Some(token) = &self.new_csrf_cookie {
+            let cookie = self.cookie(self.cookies.csrf, token.expose().to_owned(), None);
+            let _ = response.add_cookie(&cookie);
+        }
+        response
+    }
+
+    /// Sets the session cookie for a new sign-in, and drops the pre-sign-in
+    /// CSRF cookie (signed-in forms use the session's token).
+    pub fn sign_in_cookies(
+        &self,
+        response: &mut HttpResponse,
+        session: &SecretToken,
+        max_age_secs: i64,
+    ) {
+        let cookie = self.cookie(
+            self.cookies.session,
+            session.expose().to_owned(),
+            Some(CookieDuration::seconds(max_age_secs)),
+        );
+        let _ = response.add_cookie(&cookie);
+        let _ = response.add_cookie(&self.removal(self.cookies.csrf));
+    }
+
+    /// Expires the session cookie (sign-out).
+    pub fn sign_out_cookies(&self, response: &mut HttpResponse) {
+        let _ = response.add_cookie(&self.removal(self.cookies.session));
+    }
+
+    /// Every cookie tessera sets: HttpOnly, SameSite=Lax (Strict would drop
+    /// the session on a client's top-level redirect to /authorize), Path=/,
+    /// no Domain, Secure when the issuer is https (LG-07).
+    fn cookie(
+        &self,
+        name: &'static str,
+        value: String,
+        max_age: Option<CookieDuration>,
+    ) -> Cookie<'static> {
+        let mut builder = Cookie::build(name, value)
+            .path("/")
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .secure(self.cookies.secure);
+        if let Some(max_age) = max_age {
+            builder = builder.max_age(max_age);
+        }
+        builder.finish()
+    }
+
+    fn removal(&self, name: &'static str) -> Cookie<'static> {
+        let mut cookie = self.cookie(name, String::new(), Some(CookieDuration::ZERO));
+        cookie.make_removal();
+        cookie
+    }
+}
+
+/// Refuses cross-origin form posts by the headers browsers send: `Origin`
+/// (when present it must be the issuer's origin) and `Sec-Fetch-Site`.
+fn verify_same_origin(req: &HttpRequest, expected_origin: &str) -> Result<(), PageError> {
+    if let Some(origin) = req.headers().get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or("");
+        if origin != expected_origin {
+            tracing::info!("form refused: posted from another origin");
+            return Err(PageError::Forbidden(format!(
+                "This form was sent from another site. Open tessera at {expected_origin} and try again."
+            )));
+        }
+    }
+    if let Some(site) = req.headers().get("sec-fetch-site")
+        && !matches!(site.to_str().unwrap_or(""), "same-origin" | "none")
+    {
+        tracing::info!("form refused: Sec-Fetch-Site is not same-origin");
+        return Err(PageError::Forbidden(
+            "This form was sent from another site.".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// The client's address for throttling: the TCP peer, or, when the peer is
+/// a trusted proxy, the right-most `X-Forwarded-For` entry that is not a
+/// trusted proxy itself (entries left of it are client-controlled).
+pub fn client_ip(req: &HttpRequest, trusted_proxies: &[IpAddr]) -> String {
+    let peer = req.peer_addr().map(|addr| addr.ip());
+    let Some(peer) = peer else {
+        return "unknown".to_owned();
+    };
+    if !trusted_proxies.contains(&peer) {
+        return peer.to_string();
+    }
+    let forwarded = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .collect::<Vec<_>>();
+    forwarded
+        .iter()
+        .rev()
+        .filter_map(|entry| entry.parse::<IpAddr>().ok())
+        .find(|ip| !trusted_proxies.contains(ip))
+        .unwrap_or(peer)
+        .to_string()
+}

@@ -1,0 +1,78 @@
+//! The only place actix-web and askama appear: the route table, extractors,
+//! pages and the mapping of errors to responses.
+
+pub mod browser;
+pub mod error;
+pub mod middleware;
+pub mod pages;
+pub mod routes;
+pub mod state;
+
+use actix_web::error::{QueryPayloadError, UrlencodedError};
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use error::PageError;
+use routes::{account, assets, health, login, logout, signup};
+pub use state::AppState;
+
+/// The whole route table.
+pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
+    cfg.app_data(
+        web::FormConfig::default()
+            .limit(max_body_bytes)
+            .error_handler(form_error),
+    )
+    .app_data(web::PayloadConfig::default().limit(max_body_bytes))
+    .app_data(web::QueryConfig::default().error_handler(query_error))
+    .route("/", web::get().to(account::index))
+    .route("/assets/tessera.css", web::get().to(assets::stylesheet))
+    .service(
+        web::resource("/login")
+            .route(web::get().to(login::show))
+            .route(web::post().to(login::submit)),
+    )
+    .service(
+        web::resource("/signup")
+            .route(web::get().to(signup::show))
+            .route(web::post().to(signup::submit)),
+    )
+    .service(
+        web::resource("/logout")
+            .route(web::get().to(logout::show))
+            .route(web::post().to(logout::submit)),
+    )
+    .route("/account", web::get().to(account::show))
+    .route("/health/live", web::get().to(health::live))
+    .route("/health/ready", web::get().to(health::ready))
+    .default_service(web::to(not_found));
+}
+
+async fn not_found() -> Result<HttpResponse, PageError> {
+    Err(PageError::NotFound)
+}
+
+/// Malformed or oversized form bodies get a clear 4xx page, never a 500
+/// (IV-03, IV-04); the raw bytes are never echoed.
+fn form_error(error: UrlencodedError, _req: &HttpRequest) -> actix_web::Error {
+    let page = match error {
+        UrlencodedError::Overflow { .. } | UrlencodedError::UnknownLength => {
+            PageError::PayloadTooLarge
+        }
+        UrlencodedError::ContentType => PageError::BadRequest(
+            "This form must be sent as application/x-www-form-urlencoded.".to_owned(),
+        ),
+        UrlencodedError::Parse(_) | UrlencodedError::Encoding | UrlencodedError::Chunked => {
+            PageError::BadRequest(
+                "The form could not be read. Reload the page and try again.".to_owned(),
+            )
+        }
+        UrlencodedError::Payload(_) | _ => {
+            PageError::BadRequest("The form data did not arrive completely.".to_owned())
+        }
+    };
+    page.into()
+}
+
+fn query_error(_error: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    PageError::BadRequest("The address has a malformed or repeated parameter.".to_owned()).into()
+}

@@ -1,0 +1,116 @@
+//! askama page structs, one per template in `templates/`. Pages receive
+//! display-ready data; escaping stays on for everything (CS-05).
+
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use askama::Template;
+
+use crate::domain::FieldError;
+
+/// What the shared layout (`base.html`) shows around every page.
+pub struct Layout<'a> {
+    pub title: &'a str,
+    /// The signed-in user's name, for the header.
+    pub user: Option<&'a str>,
+    /// The CSRF token for the header's sign-out button.
+    pub csrf_token: Option<&'a str>,
+}
+
+impl<'a> Layout<'a> {
+    pub fn anonymous(title: &'a str) -> Self {
+        Self {
+            title,
+            user: None,
+            csrf_token: None,
+        }
+    }
+}
+
+/// Renders a page with the given status. HTML is never cached (CS-04); the
+/// security headers come from the middleware.
+pub fn render(status: StatusCode, page: &impl Template) -> HttpResponse {
+    match page.render() {
+        Ok(body) => HttpResponse::build(status)
+            .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
+            .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+            .body(body),
+        Err(error) => {
+            tracing::error!(error = %error, "a page template failed to render");
+            HttpResponse::InternalServerError()
+                .insert_header((header::CONTENT_TYPE, "text/plain; charset=utf-8"))
+                .body("tessera could not render this page.")
+        }
+    }
+}
+
+/// Form errors looked up by field name from templates.
+pub struct FieldErrors(pub Vec<FieldError>);
+
+impl FieldErrors {
+    pub fn none() -> Self {
+        Self(Vec::new())
+    }
+
+    pub fn get(&self, field: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|e| e.field == field)
+            .map(|e| e.message.as_str())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage<'a> {
+    pub layout: Layout<'a>,
+    pub title: &'a str,
+    pub message: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage<'a> {
+    pub layout: Layout<'a>,
+    pub csrf_token: &'a str,
+    pub username: &'a str,
+    pub return_to: Option<&'a str>,
+    pub error: Option<&'a str>,
+    pub signup_enabled: bool,
+}
+
+#[derive(Template)]
+#[template(path = "signup.html")]
+pub struct SignupPage<'a> {
+    pub layout: Layout<'a>,
+    pub csrf_token: &'a str,
+    pub username: &'a str,
+    pub email: &'a str,
+    pub display_name: &'a str,
+    pub return_to: Option<&'a str>,
+    pub errors: FieldErrors,
+    pub min_password_length: usize,
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+pub struct AccountPage<'a> {
+    pub layout: Layout<'a>,
+    pub username: &'a str,
+    pub display_name: Option<&'a str>,
+    pub email: Option<&'a str>,
+    pub member_since: &'a str,
+    pub signed_in_at: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "logout.html")]
+pub struct LogoutPage<'a> {
+    pub layout: Layout<'a>,
+    pub csrf_token: &'a str,
+    pub return_to: Option<&'a str>,
+}

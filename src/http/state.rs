@@ -1,0 +1,45 @@
+//! AppState: everything a handler may reach. No globals.
+
+use std::sync::Arc;
+
+use crate::auth::Accounts;
+use crate::config::Settings;
+use crate::storage::Db;
+
+/// Shared by every worker; cloning is cheap.
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub db: Db,
+    pub accounts: Accounts,
+    pub cookies: CookieNames,
+}
+
+/// Cookie names. With an https issuer they carry the `__Host-` prefix, which
+/// makes browsers insist on `Secure`, `Path=/` and no `Domain` (LG-07);
+/// browsers refuse that prefix on plain http, so local development uses
+/// bare names.
+#[derive(Clone, Debug)]
+pub struct CookieNames {
+    pub session: &'static str,
+    pub csrf: &'static str,
+    pub secure: bool,
+}
+
+impl CookieNames {
+    pub fn for_settings(settings: &Settings) -> Self {
+        if settings.server.is_https() {
+            Self {
+                session: "__Host-tessera_session",
+                csrf: "__Host-tessera_csrf",
+                secure: true,
+            }
+        } else {
+            Self {
+                session: "tessera_session",
+                csrf: "tessera_csrf",
+                secure: false,
+            }
+        }
+    }
+}

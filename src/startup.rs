@@ -1,0 +1,109 @@
+//! Application::build(Settings): everything `tessera serve` and the tests
+//! boot, in one place.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, middleware::from_fn, web};
+use anyhow::Context as _;
+
+use crate::auth::{self, Accounts};
+use crate::config::Settings;
+use crate::domain::now;
+use crate::http::{self, AppState, state::CookieNames};
+use crate::storage::Db;
+
+/// How often expired sessions and stale throttle counters are deleted.
+const PRUNE_INTERVAL: Duration = Duration::from_secs(600);
+
+/// A built, bound, not yet running server.
+pub struct Application {
+    port: u16,
+    server: Server,
+    db: Db,
+    settings: Arc<Settings>,
+}
+
+impl Application {
+    /// Connects the pool, applies migrations when `database.auto_migrate` is
+    /// on, binds the listen address and builds the HTTP server.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let settings = Arc::new(settings);
+        let db = Db::connect(&settings.database).context("opening the database")?;
+        if settings.database.auto_migrate {
+            let applied = db.migrate().await.context("applying database migrations")?;
+            for version in applied {
+                tracing::info!(migration = %version, "migration applied");
+            }
+        }
+        let accounts =
+            Accounts::new(db.clone(), settings.clone()).context("preparing the account service")?;
+        let state = AppState {
+            settings: settings.clone(),
+            db: db.clone(),
+            accounts,
+            cookies: CookieNames::for_settings(&settings),
+        };
+        let listener = TcpListener::bind(&settings.server.listen)
+            .with_context(|| format!("binding {}", settings.server.listen))?;
+        let port = listener
+            .local_addr()
+            .context("reading the bound address")?
+            .port();
+        let server = build_server(listener, state)?;
+        Ok(Self {
+            port,
+            server,
+            db,
+            settings,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGTERM/SIGINT (graceful: in-flight requests finish
+    /// within `server.shutdown_timeout_secs`) or until the server is stopped.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let pruner = tokio::spawn(prune_periodically(self.db, self.settings));
+        let outcome = self.server.await;
+        pruner.abort();
+        outcome
+    }
+}
+
+fn build_server(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
+    let settings = state.settings.clone();
+    let https = settings.server.is_https();
+    let max_body = settings.server.max_body_bytes;
+    let data = web::Data::new(state);
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .wrap(http::middleware::security_headers(https))
+            .wrap(from_fn(http::middleware::trace_requests))
+            .app_data(data.clone())
+            .configure(|cfg| http::configure(cfg, max_body))
+    })
+    .shutdown_timeout(settings.server.shutdown_timeout_secs)
+    .listen(listener)
+    .context("listening")?;
+    if settings.server.workers > 0 {
+        server = server.workers(settings.server.workers);
+    }
+    Ok(server.run())
+}
+
+async fn prune_periodically(db: Db, settings: Arc<Settings>) {
+    let mut interval = tokio::time::interval(PRUNE_INTERVAL);
+    loop {
+        interval.tick().await;
+        match auth::prune(&db, &settings, now()).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(rows = removed, "expired rows pruned"),
+            Err(error) => tracing::warn!(error = ?error, "pruning failed"),
+        }
+    }
+}
