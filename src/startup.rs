@@ -27,9 +27,17 @@ pub struct Application {
 }
 
 impl Application {
-    /// Connects the pool, applies migrations when `database.auto_migrate` is
-    /// on, binds the listen address and builds the HTTP server.
+    /// Binds `server.listen`, then builds as `build_on`.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(&settings.server.listen)
+            .with_context(|| format!("binding {}", settings.server.listen))?;
+        Self::build_on(settings, listener).await
+    }
+
+    /// Connects the pool, applies migrations when `database.auto_migrate` is
+    /// on and builds the HTTP server on an already bound listener (tests bind
+    /// port 0 first so the issuer can name the real port).
+    pub async fn build_on(settings: Settings, listener: TcpListener) -> anyhow::Result<Self> {
         let settings = Arc::new(settings);
         let db = Db::connect(&settings.database).context("opening the database")?;
         if settings.database.auto_migrate {
@@ -46,8 +54,6 @@ impl Application {
             accounts,
             cookies: CookieNames::for_settings(&settings),
         };
-        let listener = TcpListener::bind(&settings.server.listen)
-            .with_context(|| format!("binding {}", settings.server.listen))?;
         let port = listener
             .local_addr()
             .context("reading the bound address")?
@@ -82,6 +88,7 @@ fn build_server(listener: TcpListener, state: AppState) -> anyhow::Result<Server
     let data = web::Data::new(state);
     let mut server = HttpServer::new(move || {
         App::new()
+            .wrap(from_fn(http::middleware::limit_header_size))
             .wrap(http::middleware::security_headers(https))
             .wrap(from_fn(http::middleware::trace_requests))
             .app_data(data.clone())

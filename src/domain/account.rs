@@ -82,13 +82,19 @@ impl Username {
         Self(name)
     }
 
-    /// The normalised form of whatever was typed at sign-in, for throttling:
-    /// attempts on `Alice` and `alice` count together, and names that could
-    /// never exist still get a key (so they behave like real ones).
+    /// The throttle key for whatever was typed at sign-in: attempts on
+    /// `Alice` and `alice` count together, and names that could never exist
+    /// still get a key, so they behave exactly like real ones (LG-02). Names
+    /// outside the alphabet are keyed by a digest, so control characters
+    /// (PostgreSQL refuses NUL in text) never reach the database.
     pub fn throttle_key(raw: &str) -> String {
-        let mut key = raw.trim().to_lowercase();
-        key.truncate(Self::MAX_LEN * 4);
-        key
+        match Self::parse(raw) {
+            Ok(name) => name.0,
+            Err(_) => format!(
+                "#{}",
+                &super::TokenDigest::of(raw.trim().to_lowercase().as_bytes()).as_str()[..32]
+            ),
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -325,9 +331,17 @@ mod tests {
     }
 
     #[test]
+    fn throttle_keys_fold_case_and_never_carry_control_characters() {
+        assert_eq!(Username::throttle_key(" Alice"), "alice");
+        let odd = Username::throttle_key("alice\0");
+        assert!(odd.starts_with('#') && odd.len() == 33, "{odd}");
+        assert_eq!(odd, Username::throttle_key("ALICE\0"));
+    }
+
+    #[test]
     fn emails_need_a_local_part_and_a_dotted_domain() {
         assert!(Email::parse("a@example.com").is_ok());
-        for bad in ["a", "a@", "@b.c", "a@b", "a b@c.d", "a@b.c\r\n", "a@.c"] {
+        for bad in ["a", "a@", "@b.c", "a@b", "a b@c.d", "a\r\nb@c.d", "a@.c"] {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
         }
     }

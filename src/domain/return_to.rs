@@ -20,7 +20,12 @@ impl ReturnTo {
         if raw.starts_with("//") || raw.contains('\\') {
             return None;
         }
-        if !raw.bytes().all(|b| (0x21..0x7f).contains(&b)) {
+        // Quotes and angle brackets are escaped wherever tessera prints a
+        // path, but no legitimate path needs them.
+        if !raw
+            .bytes()
+            .all(|b| (0x21..0x7f).contains(&b) && !b"\"'<>`".contains(&b))
+        {
             return None;
         }
         // Percent-encoded slashes and backslashes at the start decode to the
@@ -61,6 +66,7 @@ mod tests {
             "javascript:alert(1)",
             "/account\r\nSet-Cookie: x=y",
             "/a b",
+            "/x\"><script>",
             "",
             "account",
         ] {

@@ -172,25 +172,28 @@ impl Browser {
     }
 }
 
-/// Refuses cross-origin form posts by the headers browsers send: `Origin`
-/// (when present it must be the issuer's origin) and `Sec-Fetch-Site`.
+/// Refuses cross-origin form posts by the headers browsers send (CS-01):
+/// `Sec-Fetch-Site` must say same-origin (or `none`: typed or bookmarked),
+/// and an `Origin` must be the issuer's. `Origin: null` is let through to
+/// the CSRF check: browsers send it for same-origin posts from pages with
+/// `Referrer-Policy: no-referrer`, which every tessera page has.
 fn verify_same_origin(req: &HttpRequest, expected_origin: &str) -> Result<(), PageError> {
-    if let Some(origin) = req.headers().get(header::ORIGIN) {
-        let origin = origin.to_str().unwrap_or("");
-        if origin != expected_origin {
-            tracing::info!("form refused: posted from another origin");
-            return Err(PageError::Forbidden(format!(
-                "This form was sent from another site. Open tessera at {expected_origin} and try again."
-            )));
-        }
-    }
+    let refuse = |why: &str| {
+        tracing::info!(reason = why, "form refused: cross-origin post");
+        Err(PageError::Forbidden(format!(
+            "This form was sent from another site. Open tessera at {expected_origin} and try again."
+        )))
+    };
     if let Some(site) = req.headers().get("sec-fetch-site")
         && !matches!(site.to_str().unwrap_or(""), "same-origin" | "none")
     {
-        tracing::info!("form refused: Sec-Fetch-Site is not same-origin");
-        return Err(PageError::Forbidden(
-            "This form was sent from another site.".to_owned(),
-        ));
+        return refuse("Sec-Fetch-Site is not same-origin");
+    }
+    if let Some(origin) = req.headers().get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or("");
+        if origin != "null" && origin != expected_origin {
+            return refuse("Origin is another site");
+        }
     }
     Ok(())
 }

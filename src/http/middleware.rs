@@ -36,6 +36,34 @@ pub fn security_headers(https: bool) -> DefaultHeaders {
     }
 }
 
+/// Largest total size of request headers (names and values) accepted.
+/// actix-http itself allows far more; 16 KiB is what browsers and proxies
+/// commonly cap at (IV-03).
+const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// Refuses requests whose headers are larger than `MAX_HEADER_BYTES` with
+/// 431 before any handler reads them.
+pub async fn limit_header_size(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let size: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if size > MAX_HEADER_BYTES {
+        tracing::info!(header_bytes = size, "request refused: headers too large");
+        let response = actix_web::HttpResponse::build(
+            actix_web::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        )
+        .content_type("text/plain; charset=utf-8")
+        .body("Request headers too large.");
+        return Ok(req.into_response(response));
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
+}
+
 /// Wraps each request in an `http.request` span with method, route pattern
 /// (never the raw path or query: they may hold codes), status, latency and a
 /// request id, echoed back in `X-Request-Id`.

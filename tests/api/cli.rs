@@ -1,0 +1,277 @@
+//! The `tessera` binary's commands, run as a user would run them.
+
+use std::io::Write as _;
+use std::process::{Command, Output, Stdio};
+
+use diesel::prelude::*;
+use tessera::storage::schema::users;
+use tessera::storage::{Db, StorageError};
+
+use crate::helpers::{PASSWORD, test_settings};
+
+struct Cli {
+    database_url: String,
+    settings: tessera::config::Settings,
+    _dir: tempfile::TempDir,
+    _postgres: Option<crate::helpers::PostgresDatabase>,
+}
+
+impl Cli {
+    fn new() -> Self {
+        let (settings, dir, postgres) = test_settings();
+        Self {
+            database_url: settings.database.url.clone(),
+            settings,
+            _dir: dir,
+            _postgres: postgres,
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
+        command
+            .args(args)
+            .env("TESSERA__DATABASE__URL", &self.database_url)
+            .env("RUST_LOG", "warn")
+            .env_remove("TESSERA_ENV");
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("tessera runs")
+    }
+
+    fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("tessera starts");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(stdin.as_bytes())
+            .expect("write stdin");
+        child.wait_with_output().expect("tessera finishes")
+    }
+
+    async fn stored_hash(&self, username: &str) -> String {
+        let db = Db::connect(&self.settings.database).expect("pool");
+        let username = username.to_owned();
+        db.run(move |conn| {
+            Ok::<_, StorageError>(
+                users::table
+                    .filter(users::username.eq(username))
+                    .select(users::password_hash)
+                    .first::<String>(conn)?,
+            )
+        })
+        .await
+        .expect("read hash")
+    }
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[tokio::test]
+async fn user_commands_create_list_disable_and_reset_passwords() {
+    let cli = Cli::new();
+    let added = cli.run_with_stdin(
+        &[
+            "user",
+            "add",
+            "Alice",
+            "--email",
+            "alice@example.com",
+            "--password-stdin",
+        ],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(added.status.success(), "{}", stderr(&added));
+    assert!(stdout(&added).contains("created user alice"));
+
+    // SECURITY-CASES LG-04: the stored form is an Argon2id PHC string.
+    let hash = cli.stored_hash("alice").await;
+    assert!(
+        hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{hash}"
+    );
+    assert!(!hash.contains(PASSWORD));
+
+    let listed = cli.run(&["user", "list", "--json"]);
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    let users: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("JSON");
+    assert_eq!(users[0]["username"], "alice");
+    assert_eq!(users[0]["email"], "alice@example.com");
+    assert_eq!(users[0]["disabled"], false);
+
+    let disabled = cli.run(&["user", "disable", "alice"]);
+    assert!(disabled.status.success(), "{}", stderr(&disabled));
+    let listed: serde_json::Value =
+        serde_json::from_slice(&cli.run(&["user", "list", "--json"]).stdout).expect("JSON");
+    assert_eq!(listed[0]["disabled"], true);
+    assert!(cli.run(&["user", "enable", "alice"]).status.success());
+
+    let reset = cli.run_with_stdin(
+        &["user", "set-password", "alice", "--password-stdin"],
+        "another long password\n",
+    );
+    assert!(reset.status.success(), "{}", stderr(&reset));
+    assert_ne!(cli.stored_hash("alice").await, hash);
+
+    let human = cli.run(&["user", "list"]);
+    assert!(stdout(&human).contains("alice"));
+}
+
+#[tokio::test]
+async fn passwords_are_never_taken_from_the_command_line() {
+    let cli = Cli::new();
+    let output = cli.run(&["user", "add", "bob"]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("--password-stdin"),
+        "{}",
+        stderr(&output)
+    );
+
+    let empty = cli.run_with_stdin(&["user", "add", "bob", "--password-stdin"], "");
+    assert!(!empty.status.success());
+    assert!(stderr(&empty).contains("no password on standard input"));
+
+    let weak = cli.run_with_stdin(&["user", "add", "bob", "--password-stdin"], "short\n");
+    assert!(!weak.status.success());
+    assert!(stderr(&weak).contains("at least 8"), "{}", stderr(&weak));
+}
+
+#[tokio::test]
+async fn duplicate_and_unknown_users_are_reported() {
+    let cli = Cli::new();
+    assert!(
+        cli.run_with_stdin(
+            &["user", "add", "carol", "--password-stdin"],
+            &format!("{PASSWORD}\n")
+        )
+        .status
+        .success()
+    );
+    let again = cli.run_with_stdin(
+        &["user", "add", "CAROL", "--password-stdin"],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(!again.status.success());
+    assert!(stderr(&again).contains("taken"));
+    let missing = cli.run(&["user", "disable", "nobody"]);
+    assert!(!missing.status.success());
+    assert!(stderr(&missing).contains("no user named `nobody`"));
+}
+
+#[tokio::test]
+async fn migrate_applies_once_then_reports_up_to_date() {
+    let cli = Cli::new();
+    let first = cli.run(&["migrate"]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(stdout(&first).contains("applied"));
+    let second = cli.run(&["migrate"]);
+    assert!(stdout(&second).contains("up to date"));
+}
+
+#[test]
+fn config_check_names_the_key_at_fault() {
+    let cli = Cli::new();
+    let ok = cli.run(&["config", "check"]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    assert!(stdout(&ok).contains("configuration is valid"));
+
+    for (variable, value, key) in [
+        (
+            "TESSERA__SERVER__ISSUER",
+            "ftp://auth.example.com",
+            "server.issuer",
+        ),
+        (
+            "TESSERA__SERVER__ISSUER",
+            "https://auth.example.com/path?x=1",
+            "server.issuer",
+        ),
+        ("TESSERA__SERVER__LISTEN", "nonsense", "server.listen"),
+        ("TESSERA__DATABASE__URL", "mysql://db", "database.url"),
+        (
+            "TESSERA__SESSIONS__IDLE_TIMEOUT_SECS",
+            "0",
+            "sessions.idle_timeout_secs",
+        ),
+        ("TESSERA__SERVER__BOGUS", "1", "bogus"),
+        ("TESSERA__LOG__FORMAT", "xml", "xml"),
+    ] {
+        let output = cli
+            .command(&["config", "check"])
+            .env(variable, value)
+            .output()
+            .expect("runs");
+        assert_eq!(output.status.code(), Some(2), "{variable}={value}");
+        assert!(
+            stderr(&output).contains(key),
+            "{variable}={value}: {}",
+            stderr(&output)
+        );
+    }
+}
+
+#[test]
+fn production_refuses_a_plain_http_public_issuer_and_the_placeholder() {
+    let cli = Cli::new();
+    let output = cli
+        .command(&["config", "check"])
+        .env("TESSERA_ENV", "production")
+        .env("TESSERA__SERVER__ISSUER", "http://auth.example.com")
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("production requires an https issuer"),
+        "{}",
+        stderr(&output)
+    );
+
+    let placeholder = cli
+        .command(&["config", "check"])
+        .env("TESSERA_ENV", "production")
+        .output()
+        .expect("runs");
+    assert_eq!(placeholder.status.code(), Some(2));
+    assert!(
+        stderr(&placeholder).contains("placeholder"),
+        "{}",
+        stderr(&placeholder)
+    );
+
+    let good = cli
+        .command(&["config", "check"])
+        .env("TESSERA_ENV", "production")
+        .env("TESSERA__SERVER__ISSUER", "https://auth.example.com")
+        .output()
+        .expect("runs");
+    assert!(good.status.success(), "{}", stderr(&good));
+}
+
+#[test]
+fn a_config_file_is_layered_over_the_defaults() {
+    let cli = Cli::new();
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("tessera.toml");
+    std::fs::write(&file, "[server]\nlisten = \"127.0.0.1:9999\"\n").expect("write");
+    let output = cli.run(&["--config", file.to_str().expect("UTF-8"), "config", "check"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains("127.0.0.1:9999"));
+    let missing = cli.run(&["--config", "/nonexistent/tessera.toml", "config", "check"]);
+    assert_eq!(missing.status.code(), Some(2));
+}

@@ -1,0 +1,20 @@
+//! The integration suite: the real server over HTTP, on SQLite by default
+//! and on PostgreSQL when TESSERA_TEST_DATABASE_URL is set.
+
+#![expect(
+    clippy::expect_used,
+    reason = "test helpers fail loudly, with a message, when a fixture breaks"
+)]
+
+mod bad_input;
+mod browser;
+mod cli;
+mod csrf;
+mod headers;
+mod health;
+mod helpers;
+mod login;
+mod migrations;
+mod sessions;
+mod signup;
+mod throttling;
