@@ -14,6 +14,7 @@ mod headers;
 mod health;
 mod helpers;
 mod login;
+mod logs;
 mod migrations;
 mod sessions;
 mod signup;

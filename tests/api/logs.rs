@@ -1,0 +1,102 @@
+//! SECURITY-CASES OP-02: the real binary, at the most verbose log level,
+//! never logs a password, a session id or a CSRF token.
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::helpers::{PASSWORD, TestBrowser, csrf_token, test_settings};
+
+/// `tessera serve` as a child process whose stderr is collected.
+struct Served {
+    child: std::process::Child,
+    log: Arc<Mutex<String>>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(database_url: &str) -> (Served, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .arg("serve")
+        .env("TESSERA__DATABASE__URL", database_url)
+        .env("TESSERA__SERVER__LISTEN", "127.0.0.1:0")
+        .env("TESSERA__LOG__FORMAT", "json")
+        .env("RUST_LOG", "trace")
+        .env_remove("TESSERA_ENV")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tessera serve starts");
+    let stderr = child.stderr.take().expect("stderr");
+    let log = Arc::new(Mutex::new(String::new()));
+    let (port_tx, port_rx) = std::sync::mpsc::channel();
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("tessera is listening")
+                && let Some(port) = serde_json::from_str::<serde_json::Value>(&line)
+                    .ok()
+                    .and_then(|v| v["port"].as_u64())
+            {
+                let _ = port_tx.send(port);
+            }
+            let mut log = sink.lock().expect("log lock");
+            log.push_str(&line);
+            log.push('\n');
+        }
+    });
+    let port = port_rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("tessera reported its port");
+    (Served { child, log }, format!("http://127.0.0.1:{port}"))
+}
+
+#[tokio::test]
+async fn nothing_secret_reaches_the_logs_even_at_trace_level() {
+    let (settings, _dir, _postgres) = test_settings();
+    let (served, address) = serve(&settings.database.url);
+    let browser = TestBrowser::new(&address);
+
+    let signup_page = browser.get_html("/signup").await;
+    let signup_csrf = csrf_token(&signup_page);
+    let response = browser.signup("alice", PASSWORD).await;
+    assert_eq!(response.status(), 303);
+    let session = browser.session_cookie().expect("signed in");
+    let account_csrf = csrf_token(&browser.get_html("/account").await);
+    let wrong = TestBrowser::new(&address);
+    assert_eq!(
+        wrong
+            .login("alice", "a wrong secret password")
+            .await
+            .status(),
+        401
+    );
+    let signed_out = browser
+        .post_form("/logout", &[("csrf_token", &account_csrf)])
+        .await;
+    assert_eq!(signed_out.status(), 303);
+    assert_eq!(browser.login("alice", PASSWORD).await.status(), 303);
+    let second_session = browser.session_cookie().expect("signed in again");
+
+    let log = served.log.lock().expect("log lock").clone();
+    assert!(
+        log.contains("sign-in failed"),
+        "the log was captured: {log}"
+    );
+    for (what, secret) in [
+        ("password", PASSWORD),
+        ("wrong password", "a wrong secret password"),
+        ("session id", session.as_str()),
+        ("second session id", second_session.as_str()),
+        ("sign-up CSRF token", signup_csrf.as_str()),
+        ("account CSRF token", account_csrf.as_str()),
+    ] {
+        assert!(!log.contains(secret), "the {what} appears in the logs");
+    }
+}
