@@ -25,7 +25,73 @@ pub struct Settings {
     pub accounts: AccountSettings,
     pub sessions: SessionSettings,
     pub throttle: ThrottleSettings,
+    pub tokens: TokenSettings,
+    pub keys: KeySettings,
+    pub scopes: Vec<ScopeDefinition>,
+    #[serde(default)]
+    pub apis: Vec<ApiDefinition>,
     pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenSettings {
+    pub access_token_ttl_secs: i64,
+    pub authorization_code_ttl_secs: i64,
+    pub refresh_token_idle_ttl_secs: i64,
+    pub refresh_token_absolute_ttl_secs: i64,
+    pub refresh_token_reuse_grace_secs: i64,
+    pub leeway_secs: u64,
+    pub default_audience: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeySettings {
+    pub algorithm: SigningAlgorithm,
+    /// Base64 of 32 bytes; empty means "generate one" in development.
+    pub encryption_key: secrecy::SecretString,
+    pub encryption_key_file: PathBuf,
+}
+
+/// The JWS algorithms tessera signs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum SigningAlgorithm {
+    ES256,
+    EdDSA,
+    RS256,
+}
+
+impl SigningAlgorithm {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ES256 => "ES256",
+            Self::EdDSA => "EdDSA",
+            Self::RS256 => "RS256",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::ES256, Self::EdDSA, Self::RS256]
+            .into_iter()
+            .find(|alg| alg.as_str() == raw)
+    }
+}
+
+/// A scope clients may ask for.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeDefinition {
+    pub name: String,
+    pub description: String,
+}
+
+/// A resource server: the audience of tokens carrying its scopes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiDefinition {
+    pub audience: String,
+    pub scopes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -266,6 +332,7 @@ impl Settings {
                 "must be at least throttle.base_lock_secs",
             ));
         }
+        self.validate_tokens_and_scopes()?;
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return Err(invalid(
                 "log.level",
@@ -273,6 +340,109 @@ impl Settings {
             ));
         }
         Ok(())
+    }
+}
+
+impl Settings {
+    fn validate_tokens_and_scopes(&self) -> Result<(), ConfigError> {
+        let tokens = &self.tokens;
+        positive("tokens.access_token_ttl_secs", tokens.access_token_ttl_secs)?;
+        if tokens.access_token_ttl_secs > 3600 {
+            return Err(invalid(
+                "tokens.access_token_ttl_secs",
+                "must be at most 3600: revocation reaches resource servers that verify locally only at expiry",
+            ));
+        }
+        positive(
+            "tokens.authorization_code_ttl_secs",
+            tokens.authorization_code_ttl_secs,
+        )?;
+        if tokens.authorization_code_ttl_secs > 600 {
+            return Err(invalid(
+                "tokens.authorization_code_ttl_secs",
+                "must be at most 600 (RFC 6749 §4.1.2)",
+            ));
+        }
+        positive(
+            "tokens.refresh_token_idle_ttl_secs",
+            tokens.refresh_token_idle_ttl_secs,
+        )?;
+        positive(
+            "tokens.refresh_token_absolute_ttl_secs",
+            tokens.refresh_token_absolute_ttl_secs,
+        )?;
+        if !(0..=300).contains(&tokens.refresh_token_reuse_grace_secs) {
+            return Err(invalid(
+                "tokens.refresh_token_reuse_grace_secs",
+                "must be between 0 and 300",
+            ));
+        }
+        if tokens.leeway_secs > 120 {
+            return Err(invalid("tokens.leeway_secs", "must be at most 120"));
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for scope in &self.scopes {
+            let valid = !scope.name.is_empty()
+                && scope
+                    .name
+                    .bytes()
+                    .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b));
+            if !valid {
+                return Err(invalid(
+                    "scopes",
+                    format!("`{}` is not a valid scope name (RFC 6749 §3.3)", scope.name),
+                ));
+            }
+            if !names.insert(scope.name.as_str()) {
+                return Err(invalid(
+                    "scopes",
+                    format!("`{}` is declared twice", scope.name),
+                ));
+            }
+        }
+        for api in &self.apis {
+            if api.audience.is_empty() {
+                return Err(invalid("apis", "every API needs an audience"));
+            }
+            if let Some(unknown) = api.scopes.iter().find(|s| !names.contains(s.as_str())) {
+                return Err(invalid(
+                    "apis",
+                    format!(
+                        "API `{}` owns scope `{unknown}`, which [[scopes]] does not declare",
+                        api.audience
+                    ),
+                ));
+            }
+        }
+        use secrecy::ExposeSecret as _;
+        let kek = self.keys.encryption_key.expose_secret();
+        if kek.is_empty() {
+            if self.environment == Environment::Production {
+                return Err(invalid(
+                    "keys.encryption_key",
+                    "production requires a key-encryption key (base64 of 32 random bytes: head -c32 /dev/urandom | base64)",
+                ));
+            }
+        } else {
+            use base64::Engine as _;
+            let decoded = base64::engine::general_purpose::STANDARD.decode(kek.trim());
+            if !matches!(decoded, Ok(bytes) if bytes.len() == 32) {
+                return Err(invalid(
+                    "keys.encryption_key",
+                    "must be base64 of exactly 32 bytes",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The `aud` for access tokens whose scopes no API owns.
+    pub fn default_audience(&self) -> String {
+        if self.tokens.default_audience.is_empty() {
+            self.server.issuer_str().to_owned()
+        } else {
+            self.tokens.default_audience.clone()
+        }
     }
 }
 

@@ -2,8 +2,13 @@
 //! PostgreSQL, chosen by the URL scheme; a pool; embedded migrations; and one
 //! module of query functions per table.
 
+pub mod clients;
+pub mod codes;
 pub mod error;
+pub mod grants;
+pub mod keys;
 mod models;
+pub mod refresh_tokens;
 pub mod schema;
 pub mod sessions;
 pub mod throttles;

@@ -36,3 +36,94 @@ diesel::table! {
 
 diesel::joinable!(sessions -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(users, sessions, throttles);
+
+diesel::table! {
+    clients (id) {
+        id -> Text,
+        name -> Text,
+        client_type -> Text,
+        secret_hash -> Nullable<Text>,
+        redirect_uris -> Text,
+        allowed_scopes -> Text,
+        grant_types -> Text,
+        homepage_uri -> Nullable<Text>,
+        logo_uri -> Nullable<Text>,
+        policy_uri -> Nullable<Text>,
+        tos_uri -> Nullable<Text>,
+        verified -> Bool,
+        first_party -> Bool,
+        always_issue_refresh_token -> Bool,
+        access_token_ttl_secs -> Nullable<BigInt>,
+        owner_user_id -> Nullable<Text>,
+        disabled -> Bool,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    grants (id) {
+        id -> Text,
+        user_id -> Nullable<Text>,
+        client_id -> Text,
+        scope -> Text,
+        created_at -> BigInt,
+        last_used_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+        revoked_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    authorization_codes (code_hash) {
+        code_hash -> Text,
+        grant_id -> Text,
+        client_id -> Text,
+        user_id -> Text,
+        redirect_uri -> Text,
+        scope -> Text,
+        code_challenge -> Nullable<Text>,
+        nonce -> Nullable<Text>,
+        auth_time -> BigInt,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        consumed_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (token_hash) {
+        token_hash -> Text,
+        grant_id -> Text,
+        client_id -> Text,
+        parent_hash -> Nullable<Text>,
+        scope -> Text,
+        created_at -> BigInt,
+        idle_expires_at -> BigInt,
+        absolute_expires_at -> BigInt,
+        rotated_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    signing_keys (kid) {
+        kid -> Text,
+        algorithm -> Text,
+        private_key_encrypted -> Text,
+        public_jwk -> Text,
+        created_at -> BigInt,
+        retired_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::joinable!(grants -> clients (client_id));
+diesel::joinable!(authorization_codes -> grants (grant_id));
+diesel::joinable!(refresh_tokens -> grants (grant_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    clients,
+    grants,
+    authorization_codes,
+    refresh_tokens,
+    signing_keys,
+    users
+);

@@ -1,0 +1,142 @@
+//! OAuth clients: identifiers, types, and the grant types they may use.
+
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use super::{RedirectUri, ScopeSet, UnixTime};
+
+/// A client identifier: 128 random bits, base64url (22 characters).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ClientId(String);
+
+impl ClientId {
+    pub fn generate() -> Result<Self, getrandom::Error> {
+        let mut bytes = [0u8; 16];
+        getrandom::fill(&mut bytes)?;
+        Ok(Self(URL_SAFE_NO_PAD.encode(bytes)))
+    }
+
+    /// A `client_id` as presented: 1 to 128 characters of the URL-safe
+    /// alphabet tessera issues, so control characters, quotes and SQL never
+    /// get further than this.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let ok = (1..=128).contains(&raw.len())
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'));
+        ok.then(|| Self(raw.to_owned()))
+    }
+
+    pub fn from_stored(raw: String) -> Self {
+        Self(raw)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ClientId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// RFC 6749 §2.1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientType {
+    /// Can keep a secret: authenticates with it at the token endpoint.
+    Confidential,
+    /// Runs on the user's device (native or single-page app): no secret,
+    /// PKCE required.
+    Public,
+}
+
+impl ClientType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Confidential => "confidential",
+            Self::Public => "public",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "confidential" => Some(Self::Confidential),
+            "public" => Some(Self::Public),
+            _ => None,
+        }
+    }
+}
+
+/// The grant types tessera implements.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum GrantType {
+    AuthorizationCode,
+    RefreshToken,
+    ClientCredentials,
+}
+
+impl GrantType {
+    pub const ALL: [GrantType; 3] = [
+        Self::AuthorizationCode,
+        Self::RefreshToken,
+        Self::ClientCredentials,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::RefreshToken => "refresh_token",
+            Self::ClientCredentials => "client_credentials",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|g| g.as_str() == raw)
+    }
+}
+
+/// A registered client.
+#[derive(Clone, Debug)]
+pub struct Client {
+    pub id: ClientId,
+    pub name: String,
+    pub client_type: ClientType,
+    /// SHA-256 (hex) of the secret, for confidential clients.
+    pub secret_hash: Option<String>,
+    pub redirect_uris: Vec<RedirectUri>,
+    pub allowed_scopes: ScopeSet,
+    pub grant_types: Vec<GrantType>,
+    pub homepage_uri: Option<String>,
+    pub logo_uri: Option<String>,
+    pub policy_uri: Option<String>,
+    pub tos_uri: Option<String>,
+    /// Verified by an operator: the consent page says so.
+    pub verified: bool,
+    /// Operated by the same party as tessera: consent is skipped.
+    pub first_party: bool,
+    /// Gets a refresh token even without the `offline_access` scope.
+    pub always_issue_refresh_token: bool,
+    pub access_token_ttl_secs: Option<i64>,
+    pub owner_user_id: Option<String>,
+    pub disabled: bool,
+    pub created_at: UnixTime,
+}
+
+impl Client {
+    pub fn is_confidential(&self) -> bool {
+        self.client_type == ClientType::Confidential
+    }
+
+    pub fn may_use(&self, grant_type: GrantType) -> bool {
+        self.grant_types.contains(&grant_type)
+    }
+
+    /// The registered URI that admits `requested`, if any.
+    pub fn redirect_uri_for(&self, requested: &str) -> Option<&RedirectUri> {
+        self.redirect_uris.iter().find(|uri| uri.admits(requested))
+    }
+}

@@ -1,0 +1,57 @@
+//! Queries on `signing_keys`. Private parts arrive and leave encrypted.
+
+use diesel::prelude::*;
+
+use super::models::SigningKeyRow;
+use super::schema::signing_keys;
+use super::{DbConnection, StorageError};
+use crate::domain::UnixTime;
+
+/// A stored key pair; `private_key_encrypted` is opaque to storage.
+#[derive(Debug, Clone)]
+pub struct StoredKey {
+    pub kid: String,
+    pub algorithm: String,
+    pub private_key_encrypted: String,
+    pub public_jwk: String,
+    pub created_at: UnixTime,
+}
+
+impl From<SigningKeyRow> for StoredKey {
+    fn from(row: SigningKeyRow) -> Self {
+        Self {
+            kid: row.kid,
+            algorithm: row.algorithm,
+            private_key_encrypted: row.private_key_encrypted,
+            public_jwk: row.public_jwk,
+            created_at: row.created_at,
+        }
+    }
+}
+
+pub fn insert(conn: &mut DbConnection, key: &StoredKey) -> Result<(), StorageError> {
+    let row = SigningKeyRow {
+        kid: key.kid.clone(),
+        algorithm: key.algorithm.clone(),
+        private_key_encrypted: key.private_key_encrypted.clone(),
+        public_jwk: key.public_jwk.clone(),
+        created_at: key.created_at,
+        retired_at: None,
+    };
+    diesel::insert_into(signing_keys::table)
+        .values(&row)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Keys not retired, oldest first.
+pub fn list_active(conn: &mut DbConnection) -> Result<Vec<StoredKey>, StorageError> {
+    Ok(signing_keys::table
+        .filter(signing_keys::retired_at.is_null())
+        .order(signing_keys::created_at.asc())
+        .select(SigningKeyRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(StoredKey::from)
+        .collect())
+}
