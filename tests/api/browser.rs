@@ -111,6 +111,37 @@ async fn path_of(browser: &Client) -> String {
         .to_owned()
 }
 
+/// Waits for an element to appear (after a form post re-renders the page)
+/// and returns its text.
+async fn text_of_when_present(browser: &Client, selector: &str) -> String {
+    for _ in 0..100 {
+        if let Ok(element) = browser.find(Locator::Css(selector)).await
+            && let Ok(text) = element.text().await
+        {
+            return text;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{selector} never appeared");
+}
+
+/// Waits until the browser has navigated to `path` (a click returns before
+/// the navigation it starts has finished), then returns the path it is on.
+async fn arrive_at(browser: &Client, path: &str) -> String {
+    for _ in 0..100 {
+        let current = path_of(browser).await;
+        let ready = browser
+            .execute("return document.readyState;", vec![])
+            .await
+            .expect("script runs");
+        if current == path && ready.as_str() == Some("complete") {
+            return current;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    path_of(browser).await
+}
+
 /// Whether the page's stylesheet applied (a CSP mistake would leave the
 /// card unstyled).
 async fn stylesheet_applied(browser: &Client) -> bool {
@@ -175,7 +206,7 @@ async fn a_person_signs_up_signs_out_and_signs_in_with_a_real_browser() {
         .click()
         .await
         .expect("submit");
-    assert_eq!(path_of(&browser).await, "/account");
+    assert_eq!(arrive_at(&browser, "/account").await, "/account");
     let body = browser
         .find(Locator::Css("main"))
         .await
@@ -193,7 +224,7 @@ async fn a_person_signs_up_signs_out_and_signs_in_with_a_real_browser() {
         .click()
         .await
         .expect("click");
-    assert_eq!(path_of(&browser).await, "/login");
+    assert_eq!(arrive_at(&browser, "/login").await, "/login");
 
     browser
         .find(Locator::Id("username"))
@@ -216,13 +247,7 @@ async fn a_person_signs_up_signs_out_and_signs_in_with_a_real_browser() {
         .click()
         .await
         .expect("submit");
-    let alert = browser
-        .find(Locator::Css(".alert"))
-        .await
-        .expect("error shown")
-        .text()
-        .await
-        .expect("text");
+    let alert = text_of_when_present(&browser, ".alert").await;
     assert!(alert.contains("incorrect"), "{alert}");
     snap(&browser, "login-failed").await;
 
@@ -240,12 +265,12 @@ async fn a_person_signs_up_signs_out_and_signs_in_with_a_real_browser() {
         .click()
         .await
         .expect("submit");
-    assert_eq!(path_of(&browser).await, "/account");
+    assert_eq!(arrive_at(&browser, "/account").await, "/account");
     snap(&browser, "signed-in").await;
 
     browser.goto(&app.url("/login")).await.expect("open login");
     assert_eq!(
-        path_of(&browser).await,
+        arrive_at(&browser, "/account").await,
         "/account",
         "signed-in browsers skip the form"
     );

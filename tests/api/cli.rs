@@ -254,10 +254,27 @@ fn production_refuses_a_plain_http_public_issuer_and_the_placeholder() {
         stderr(&placeholder)
     );
 
+    let no_key = cli
+        .command(&["config", "check"])
+        .env("TESSERA_ENV", "production")
+        .env("TESSERA__SERVER__ISSUER", "https://auth.example.com")
+        .output()
+        .expect("runs");
+    assert_eq!(no_key.status.code(), Some(2));
+    assert!(
+        stderr(&no_key).contains("keys.encryption_key"),
+        "{}",
+        stderr(&no_key)
+    );
+
     let good = cli
         .command(&["config", "check"])
         .env("TESSERA_ENV", "production")
         .env("TESSERA__SERVER__ISSUER", "https://auth.example.com")
+        .env(
+            "TESSERA__KEYS__ENCRYPTION_KEY",
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+        )
         .output()
         .expect("runs");
     assert!(good.status.success(), "{}", stderr(&good));
