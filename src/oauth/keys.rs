@@ -1,0 +1,493 @@
+//! Signing keys: generated with aws-lc-rs, private parts encrypted at rest
+//! with AES-256-GCM under the key-encryption key (OP-04), parsed once and
+//! kept in memory; the JWKS document serialised once; JWTs signed and
+//! verified with jsonwebtoken under an algorithm allow-list (JW-01..JW-06).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use aws_lc_rs::signature::{self as aws_signature, KeyPair as _};
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use secrecy::ExposeSecret as _;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::config::{Environment, KeySettings, SigningAlgorithm};
+use crate::domain::UnixTime;
+use crate::storage::keys::{self as stored_keys, StoredKey};
+use crate::storage::{Db, StorageError};
+
+/// The `typ` header of access tokens (RFC 9068 §2.1).
+pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
+
+#[derive(thiserror::Error)]
+pub enum KeyError {
+    #[error("the key-encryption key is missing or malformed: {0}")]
+    EncryptionKey(String),
+    #[error("could not read or write the key-encryption key file {path}")]
+    EncryptionKeyFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("signing key {kid} could not be decrypted: wrong key-encryption key?")]
+    Decrypt { kid: String },
+    #[error("generating or encoding a key failed: {0}")]
+    Crypto(String),
+    #[error("signing a token failed")]
+    Sign(#[source] jsonwebtoken::errors::Error),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl std::fmt::Debug for KeyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        crate::telemetry::write_error_chain(f, self)
+    }
+}
+
+/// `aud`: one audience or several (RFC 7519 §4.1.3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Audience {
+    pub fn from_list(mut audiences: Vec<String>) -> Self {
+        if audiences.len() == 1 {
+            Self::One(audiences.remove(0))
+        } else {
+            Self::Many(audiences)
+        }
+    }
+
+    pub fn contains(&self, audience: &str) -> bool {
+        match self {
+            Self::One(one) => one == audience,
+            Self::Many(many) => many.iter().any(|a| a == audience),
+        }
+    }
+}
+
+/// The claims of a tessera access token (RFC 9068 plus the grant id).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    /// The user id, or the client id for client credentials.
+    pub sub: String,
+    pub aud: Audience,
+    pub client_id: String,
+    pub scope: String,
+    pub jti: String,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+    /// The grant (authorization) this token belongs to.
+    pub gid: String,
+}
+
+/// One key pair, parsed.
+struct SigningKey {
+    kid: String,
+    algorithm: Algorithm,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+}
+
+/// Every active key, the one that signs, and the JWKS document.
+pub struct KeySet {
+    keys: HashMap<String, Arc<SigningKey>>,
+    signer: Arc<SigningKey>,
+    jwks: Arc<str>,
+}
+
+/// Why a presented JWT is not accepted. Deliberately coarse: callers answer
+/// "invalid token" whatever the reason.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenRejected {
+    #[error("the token is malformed")]
+    Malformed,
+    #[error("the token's header is not acceptable (alg, kid or typ)")]
+    Header,
+    #[error("the signature or a claim did not verify")]
+    Invalid(#[source] jsonwebtoken::errors::Error),
+}
+
+impl KeySet {
+    /// Loads the active keys (decrypting them), creating one when there is
+    /// none, so a fresh installation and every restart sign with stored keys.
+    pub async fn load_or_create(db: &Db, settings: &KeySettings, environment: Environment) -> Result<Self, KeyError> {
+        let kek = load_encryption_key(settings, environment)?;
+        let mut stored = db.run(stored_keys::list_active).await?;
+        if stored.is_empty() {
+            let key = generate(settings.algorithm, &kek, crate::domain::now())?;
+            tracing::info!(key.id = %key.kid, key.alg = %key.algorithm, "signing key created");
+            let to_insert = key.clone();
+            db.run(move |conn| stored_keys::insert(conn, &to_insert)).await?;
+            stored.push(key);
+        }
+        Self::from_stored(&stored, &kek)
+    }
+
+    fn from_stored(stored: &[StoredKey], kek: &LessSafeKey) -> Result<Self, KeyError> {
+        let mut keys = HashMap::new();
+        let mut jwks = Vec::new();
+        let mut signer = None;
+        for key in stored {
+            let Some(algorithm) = SigningAlgorithm::parse(&key.algorithm) else {
+                tracing::warn!(key.id = %key.kid, "skipping a key with an unknown algorithm");
+                continue;
+            };
+            let private = decrypt(kek, &key.private_key_encrypted).ok_or_else(|| KeyError::Decrypt { kid: key.kid.clone() })?;
+            let jwk: serde_json::Value =
+                serde_json::from_str(&key.public_jwk).map_err(|e| KeyError::Crypto(e.to_string()))?;
+            let parsed = Arc::new(parse_key(&key.kid, algorithm, &private, &jwk)?);
+            jwks.push(jwk);
+            keys.insert(key.kid.clone(), parsed.clone());
+            // The newest key signs.
+            signer = Some(parsed);
+        }
+        let signer = signer.ok_or_else(|| KeyError::Crypto("no usable signing key".to_owned()))?;
+        let jwks = json!({ "keys": jwks }).to_string().into();
+        Ok(Self { keys, signer, jwks })
+    }
+
+    /// The JWKS document, serialised once.
+    pub fn jwks_json(&self) -> Arc<str> {
+        self.jwks.clone()
+    }
+
+    /// The algorithms tessera's keys sign with, for discovery.
+    pub fn algorithms(&self) -> Vec<&'static str> {
+        let mut algorithms: Vec<&'static str> = self.keys.values().map(|k| alg_name(k.algorithm)).collect();
+        algorithms.sort_unstable();
+        algorithms.dedup();
+        algorithms
+    }
+
+    /// Signs access-token claims with the current key, `typ: at+jwt`.
+    pub fn sign_access_token(&self, claims: &AccessClaims) -> Result<String, KeyError> {
+        let mut header = Header::new(self.signer.algorithm);
+        header.kid = Some(self.signer.kid.clone());
+        header.typ = Some(ACCESS_TOKEN_TYPE.to_owned());
+        jsonwebtoken::encode(&header, claims, &self.signer.encoding).map_err(KeyError::Sign)
+    }
+
+    /// Verifies an access token: the header must name one of tessera's own
+    /// keys by `kid` with that key's algorithm (no `none`, no HMAC, no
+    /// `jku`/`x5u`/`jwk` followed), `typ` must be `at+jwt`, and the
+    /// signature, `iss`, `exp` and `nbf` must hold with `leeway_secs`.
+    pub fn verify_access_token(&self, token: &str, issuer: &str, leeway_secs: u64) -> Result<AccessClaims, TokenRejected> {
+        if token.len() > 8192 {
+            return Err(TokenRejected::Malformed);
+        }
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenRejected::Malformed)?;
+        let kid = header.kid.as_deref().ok_or(TokenRejected::Header)?;
+        let key = self.keys.get(kid).ok_or(TokenRejected::Header)?;
+        if header.alg != key.algorithm || header.typ.as_deref() != Some(ACCESS_TOKEN_TYPE) {
+            return Err(TokenRejected::Header);
+        }
+        let mut validation = Validation::new(key.algorithm);
+        validation.algorithms = vec![key.algorithm];
+        validation.leeway = leeway_secs;
+        validation.validate_nbf = true;
+        validation.validate_exp = true;
+        validation.validate_aud = false;
+        validation.set_issuer(&[issuer]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iss", "sub", "aud"]);
+        jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &validation)
+            .map(|data| data.claims)
+            .map_err(TokenRejected::Invalid)
+    }
+}
+
+fn alg_name(algorithm: Algorithm) -> &'static str {
+    match algorithm {
+        Algorithm::ES256 => "ES256",
+        Algorithm::EdDSA => "EdDSA",
+        Algorithm::RS256 => "RS256",
+        _ => "unsupported",
+    }
+}
+
+/// The key-encryption key: from configuration, or in development generated
+/// once into `encryption_key_file` (mode 0600). Production never generates
+/// one (the configuration check refuses to start without it).
+fn load_encryption_key(settings: &KeySettings, environment: Environment) -> Result<LessSafeKey, KeyError> {
+    let configured = settings.encryption_key.expose_secret().trim().to_owned();
+    let bytes = if !configured.is_empty() {
+        STANDARD
+            .decode(configured)
+            .map_err(|_| KeyError::EncryptionKey("keys.encryption_key is not base64".to_owned()))?
+    } else if environment == Environment::Production {
+        return Err(KeyError::EncryptionKey("production requires keys.encryption_key".to_owned()));
+    } else {
+        read_or_create_key_file(&settings.encryption_key_file)?
+    };
+    let unbound = UnboundKey::new(&AES_256_GCM, &bytes)
+        .map_err(|_| KeyError::EncryptionKey("it must be exactly 32 bytes".to_owned()))?;
+    Ok(LessSafeKey::new(unbound))
+}
+
+fn read_or_create_key_file(path: &Path) -> Result<Vec<u8>, KeyError> {
+    let io_error = |source| KeyError::EncryptionKeyFile {
+        path: path.display().to_string(),
+        source,
+    };
+    match std::fs::read_to_string(path) {
+        Ok(text) => STANDARD
+            .decode(text.trim())
+            .map_err(|_| KeyError::EncryptionKey(format!("{} does not hold base64", path.display()))),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let mut bytes = vec![0u8; 32];
+            SystemRandom::new()
+                .fill(&mut bytes)
+                .map_err(|_| KeyError::Crypto("no randomness".to_owned()))?;
+            if let Some(parent) = path.parent()
+                && !parent.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(parent).map_err(io_error)?;
+            }
+            write_private_file(path, STANDARD.encode(&bytes).as_bytes()).map_err(io_error)?;
+            tracing::warn!(
+                path = %path.display(),
+                "generated a development key-encryption key; set keys.encryption_key in production"
+            );
+            Ok(bytes)
+        }
+        Err(error) => Err(io_error(error)),
+    }
+}
+
+#[cfg(unix)]
+fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(contents)
+}
+
+#[cfg(not(unix))]
+fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    std::fs::write(path, contents)
+}
+
+fn encrypt(kek: &LessSafeKey, plaintext: &[u8]) -> Result<String, KeyError> {
+    let mut nonce = [0u8; NONCE_LEN];
+    SystemRandom::new()
+        .fill(&mut nonce)
+        .map_err(|_| KeyError::Crypto("no randomness".to_owned()))?;
+    let mut sealed = plaintext.to_vec();
+    kek.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(b"tessera-signing-key"), &mut sealed)
+        .map_err(|_| KeyError::Crypto("encryption failed".to_owned()))?;
+    let mut out = nonce.to_vec();
+    out.extend_from_slice(&sealed);
+    Ok(STANDARD.encode(out))
+}
+
+fn decrypt(kek: &LessSafeKey, encoded: &str) -> Option<Vec<u8>> {
+    let bytes = STANDARD.decode(encoded).ok()?;
+    if bytes.len() < NONCE_LEN {
+        return None;
+    }
+    let (nonce, sealed) = bytes.split_at(NONCE_LEN);
+    let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
+    let mut sealed = sealed.to_vec();
+    let plain = kek.open_in_place(nonce, Aad::from(b"tessera-signing-key"), &mut sealed).ok()?;
+    Some(plain.to_vec())
+}
+
+/// Generates a key pair, returning it ready to store: private part
+/// encrypted, public part as a JWK.
+pub(crate) fn generate(algorithm: SigningAlgorithm, kek: &LessSafeKey, now: UnixTime) -> Result<StoredKey, KeyError> {
+    let crypto = |e: aws_lc_rs::error::Unspecified| KeyError::Crypto(e.to_string());
+    let kid = uuid::Uuid::new_v4().simple().to_string();
+    let (private, jwk) = match algorithm {
+        SigningAlgorithm::ES256 => {
+            let pair = aws_signature::EcdsaKeyPair::generate(&aws_signature::ECDSA_P256_SHA256_FIXED_SIGNING).map_err(crypto)?;
+            let pkcs8 = pair.to_pkcs8v1().map_err(crypto)?;
+            // Uncompressed point: 0x04 || X || Y.
+            let point = pair.public_key().as_ref();
+            if point.len() != 65 {
+                return Err(KeyError::Crypto("unexpected P-256 public key size".to_owned()));
+            }
+            let jwk = json!({
+                "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": kid,
+                "x": URL_SAFE_NO_PAD.encode(&point[1..33]),
+                "y": URL_SAFE_NO_PAD.encode(&point[33..65]),
+            });
+            (pkcs8.as_ref().to_vec(), jwk)
+        }
+        SigningAlgorithm::EdDSA => {
+            let pair = aws_signature::Ed25519KeyPair::generate().map_err(crypto)?;
+            // The short PKCS#8 v1 form, which jsonwebtoken reads.
+            let pkcs8 = pair.to_pkcs8v1().map_err(crypto)?;
+            let jwk = json!({
+                "kty": "OKP", "crv": "Ed25519", "use": "sig", "alg": "EdDSA", "kid": kid,
+                "x": URL_SAFE_NO_PAD.encode(pair.public_key().as_ref()),
+            });
+            (pkcs8.as_ref().to_vec(), jwk)
+        }
+        SigningAlgorithm::RS256 => {
+            let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).map_err(crypto)?;
+            let pkcs8 = AsDer::<aws_lc_rs::encoding::Pkcs8V1Der<'_>>::as_der(&pair).map_err(crypto)?;
+            // jsonwebtoken signs RSA with a PKCS#1 RSAPrivateKey, which
+            // PKCS#8 wraps in an OCTET STRING.
+            let pkcs1 = der::pkcs8_inner_key(pkcs8.as_ref())
+                .ok_or_else(|| KeyError::Crypto("unexpected PKCS#8 layout".to_owned()))?;
+            let (n, e) = der::rsa_public_components(pair.public_key().as_ref())
+                .ok_or_else(|| KeyError::Crypto("unexpected RSA public key layout".to_owned()))?;
+            let jwk = json!({
+                "kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid,
+                "n": URL_SAFE_NO_PAD.encode(n), "e": URL_SAFE_NO_PAD.encode(e),
+            });
+            (pkcs1.to_vec(), jwk)
+        }
+    };
+    Ok(StoredKey {
+        kid,
+        algorithm: algorithm.as_str().to_owned(),
+        private_key_encrypted: encrypt(kek, &private)?,
+        public_jwk: jwk.to_string(),
+        created_at: now,
+    })
+}
+
+fn parse_key(kid: &str, algorithm: SigningAlgorithm, private: &[u8], jwk: &serde_json::Value) -> Result<SigningKey, KeyError> {
+    let field = |name: &str| {
+        jwk[name]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| KeyError::Crypto(format!("JWK of {kid} lacks `{name}`")))
+    };
+    let bad = |e: jsonwebtoken::errors::Error| KeyError::Crypto(e.to_string());
+    let (alg, encoding, decoding) = match algorithm {
+        SigningAlgorithm::ES256 => (
+            Algorithm::ES256,
+            EncodingKey::from_ec_der(private),
+            DecodingKey::from_ec_components(&field("x")?, &field("y")?).map_err(bad)?,
+        ),
+        SigningAlgorithm::EdDSA => (
+            Algorithm::EdDSA,
+            EncodingKey::from_ed_der(private),
+            DecodingKey::from_ed_components(&field("x")?).map_err(bad)?,
+        ),
+        SigningAlgorithm::RS256 => (
+            Algorithm::RS256,
+            EncodingKey::from_rsa_der(private),
+            DecodingKey::from_rsa_components(&field("n")?, &field("e")?).map_err(bad)?,
+        ),
+    };
+    Ok(SigningKey {
+        kid: kid.to_owned(),
+        algorithm: alg,
+        encoding,
+        decoding,
+    })
+}
+
+/// Just enough DER reading for the two RSA layouts above.
+mod der {
+    /// Reads one TLV; returns (tag, content, rest).
+    fn read(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+        let (&tag, rest) = input.split_first()?;
+        let (&first, rest) = rest.split_first()?;
+        let (len, rest) = if first < 0x80 {
+            (usize::from(first), rest)
+        } else {
+            let count = usize::from(first & 0x7f);
+            if count == 0 || count > 4 || rest.len() < count {
+                return None;
+            }
+            let len = rest[..count].iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+            (len, &rest[count..])
+        };
+        if rest.len() < len {
+            return None;
+        }
+        Some((tag, &rest[..len], &rest[len..]))
+    }
+
+    /// PrivateKeyInfo ::= SEQUENCE { version, algorithm, privateKey OCTET STRING }
+    pub fn pkcs8_inner_key(pkcs8: &[u8]) -> Option<&[u8]> {
+        let (0x30, body, _) = read(pkcs8)? else { return None };
+        let (0x02, _, body) = read(body)? else { return None };
+        let (0x30, _, body) = read(body)? else { return None };
+        let (0x04, key, _) = read(body)? else { return None };
+        Some(key)
+    }
+
+    /// RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER },
+    /// without the sign-padding zero byte.
+    pub fn rsa_public_components(pkcs1: &[u8]) -> Option<(&[u8], &[u8])> {
+        let (0x30, body, _) = read(pkcs1)? else { return None };
+        let (0x02, n, body) = read(body)? else { return None };
+        let (0x02, e, _) = read(body)? else { return None };
+        Some((trim_zero(n), trim_zero(e)))
+    }
+
+    fn trim_zero(value: &[u8]) -> &[u8] {
+        match value.split_first() {
+            Some((0, rest)) if !rest.is_empty() => rest,
+            _ => value,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kek() -> LessSafeKey {
+        LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &[7u8; 32]).expect("32 bytes"))
+    }
+
+    fn claims(now: i64) -> AccessClaims {
+        AccessClaims {
+            iss: "https://auth.example".into(),
+            sub: "user-1".into(),
+            aud: Audience::One("https://api.example".into()),
+            client_id: "client-1".into(),
+            scope: "read".into(),
+            jti: "jti-1".into(),
+            iat: now,
+            nbf: now,
+            exp: now + 600,
+            gid: "grant-1".into(),
+        }
+    }
+
+    #[test]
+    fn every_algorithm_signs_tokens_its_own_key_set_verifies() {
+        let now = crate::domain::now();
+        for algorithm in [SigningAlgorithm::ES256, SigningAlgorithm::EdDSA, SigningAlgorithm::RS256] {
+            let stored = generate(algorithm, &kek(), now).expect("generates");
+            assert!(!stored.private_key_encrypted.contains("PRIVATE"), "encrypted at rest");
+            let set = KeySet::from_stored(&[stored], &kek()).expect("loads");
+            let token = set.sign_access_token(&claims(now)).expect("signs");
+            let verified = set.verify_access_token(&token, "https://auth.example", 5).expect("verifies");
+            assert_eq!(verified, claims(now), "{algorithm:?}");
+            assert!(set.verify_access_token(&token, "https://other.example", 5).is_err());
+        }
+    }
+
+    // SECURITY-CASES OP-04
+    #[test]
+    fn a_wrong_key_encryption_key_cannot_decrypt() {
+        let stored = generate(SigningAlgorithm::ES256, &kek(), 0).expect("generates");
+        let other = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &[8u8; 32]).expect("32 bytes"));
+        assert!(matches!(KeySet::from_stored(&[stored], &other), Err(KeyError::Decrypt { .. })));
+    }
+}
