@@ -12,7 +12,8 @@ use anyhow::Context as _;
 use crate::auth::{self, Accounts};
 use crate::config::Settings;
 use crate::domain::now;
-use crate::http::{self, AppState, state::CookieNames};
+use crate::http::{self, AppState, state::CookieNames, state::Documents};
+use crate::oauth::{keys::KeySet, metadata};
 use crate::storage::Db;
 
 /// How often expired sessions and stale throttle counters are deleted.
@@ -48,11 +49,22 @@ impl Application {
         }
         let accounts =
             Accounts::new(db.clone(), settings.clone()).context("preparing the account service")?;
+        let keys = Arc::new(
+            KeySet::load_or_create(&db, &settings.keys, settings.environment)
+                .await
+                .context("loading signing keys")?,
+        );
+        let documents = Arc::new(Documents {
+            authorization_server: metadata::authorization_server(&settings, &keys.algorithms()).to_string(),
+            jwks: keys.jwks_json(),
+        });
         let state = AppState {
             settings: settings.clone(),
             db: db.clone(),
             accounts,
             cookies: CookieNames::for_settings(&settings),
+            keys,
+            documents,
         };
         let port = listener
             .local_addr()

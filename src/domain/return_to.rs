@@ -24,7 +24,7 @@ impl ReturnTo {
         // path, but no legitimate path needs them.
         if !raw
             .bytes()
-            .all(|b| (0x21..0x7f).contains(&b) && !b"\"'<>`".contains(&b))
+            .all(|b| (0x21..0x7f).contains(&b) && !b"\"<>`".contains(&b))
         {
             return None;
         }

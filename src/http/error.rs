@@ -56,6 +56,17 @@ impl From<AuthError> for PageError {
     }
 }
 
+impl From<crate::oauth::error::OAuthError> for PageError {
+    fn from(error: crate::oauth::error::OAuthError) -> Self {
+        use crate::oauth::error::OAuthError;
+        match error {
+            OAuthError::Unavailable(storage) => Self::Unavailable(storage),
+            OAuthError::Internal(cause) => Self::Internal(cause),
+            other => Self::BadRequest(other.description()),
+        }
+    }
+}
+
 impl PageError {
     /// What the person sees: never internal detail.
     fn public_message(&self) -> (&'static str, String) {
@@ -119,5 +130,72 @@ impl ResponseError for PageError {
             response.headers_mut().insert(header::RETRY_AFTER, value);
         }
         response
+    }
+}
+
+/// Errors of the JSON endpoints (token; later introspection, revocation):
+/// RFC 6749 §5.2 bodies, never cached, 401 with `WWW-Authenticate` for
+/// `invalid_client`, 503 with `Retry-After` when the database is away.
+pub struct ApiError {
+    pub error: crate::oauth::error::OAuthError,
+}
+
+impl From<crate::oauth::error::OAuthError> for ApiError {
+    fn from(error: crate::oauth::error::OAuthError) -> Self {
+        Self { error }
+    }
+}
+
+impl std::fmt::Debug for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.error, f)
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.error, f)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        use crate::oauth::error::OAuthError;
+        match &self.error {
+            OAuthError::InvalidClient(_) => StatusCode::UNAUTHORIZED,
+            OAuthError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+            OAuthError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            OAuthError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        use crate::oauth::error::OAuthError;
+        match &self.error {
+            OAuthError::Internal(_) => tracing::error!(error = ?self.error, "request failed"),
+            OAuthError::Unavailable(_) => tracing::warn!(error = ?self.error, "database unavailable"),
+            _ => {}
+        }
+        let mut response = HttpResponse::build(self.status_code());
+        response
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .insert_header((header::PRAGMA, "no-cache"));
+        match &self.error {
+            OAuthError::InvalidClient(_) => {
+                response.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"tessera\""));
+            }
+            OAuthError::TooManyAttempts { retry_after_secs } => {
+                response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+            }
+            OAuthError::Unavailable(_) => {
+                response.insert_header((header::RETRY_AFTER, UNAVAILABLE_RETRY_SECS.to_string()));
+            }
+            _ => {}
+        }
+        response.json(serde_json::json!({
+            "error": self.error.code(),
+            "error_description": self.error.description(),
+        }))
     }
 }

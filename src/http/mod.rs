@@ -12,7 +12,8 @@ use actix_web::error::{QueryPayloadError, UrlencodedError};
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use error::PageError;
-use routes::{account, assets, health, login, logout, signup};
+use actix_web::middleware::from_fn;
+use routes::{account, assets, authorize, health, login, logout, signup, token, wellknown};
 pub use state::AppState;
 
 /// The whole route table.
@@ -42,9 +43,44 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
             .route(web::post().to(logout::submit)),
     )
     .route("/account", web::get().to(account::show))
+    .service(
+        web::resource("/oauth2/authorize")
+            .route(web::get().to(authorize::start))
+            .route(web::post().to(authorize::answer))
+            .default_service(web::to(|| method_not_allowed("GET, POST"))),
+    )
+    .service(
+        web::resource("/oauth2/token")
+            .wrap(from_fn(middleware::open_cors))
+            .route(web::post().to(token::exchange))
+            .default_service(web::to(|| method_not_allowed("POST, OPTIONS"))),
+    )
+    .service(
+        web::resource("/.well-known/oauth-authorization-server")
+            .wrap(from_fn(middleware::open_cors))
+            .route(web::get().to(wellknown::authorization_server))
+            .default_service(web::to(|| method_not_allowed("GET, OPTIONS"))),
+    )
+    .service(
+        web::resource("/.well-known/jwks.json")
+            .wrap(from_fn(middleware::open_cors))
+            .route(web::get().to(wellknown::jwks))
+            .default_service(web::to(|| method_not_allowed("GET, OPTIONS"))),
+    )
     .route("/health/live", web::get().to(health::live))
     .route("/health/ready", web::get().to(health::ready))
     .default_service(web::to(not_found));
+}
+
+/// 405 with the methods the resource does allow (IV-07).
+async fn method_not_allowed(allow: &'static str) -> HttpResponse {
+    HttpResponse::MethodNotAllowed()
+        .insert_header((actix_web::http::header::ALLOW, allow))
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .json(serde_json::json!({
+            "error": "invalid_request",
+            "error_description": "this method is not allowed here",
+        }))
 }
 
 async fn not_found() -> Result<HttpResponse, PageError> {

@@ -114,3 +114,24 @@ pub struct LogoutPage<'a> {
     pub csrf_token: &'a str,
     pub return_to: Option<&'a str>,
 }
+
+/// A scope as the consent page shows it.
+pub struct ScopeLine {
+    pub name: String,
+    pub description: String,
+    /// Cannot be unticked (`openid`: the request is about signing in).
+    pub required: bool,
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+pub struct ConsentPage<'a> {
+    pub layout: Layout<'a>,
+    pub csrf_token: &'a str,
+    pub pending_id: &'a str,
+    pub client_name: &'a str,
+    pub homepage: Option<&'a str>,
+    pub verified: bool,
+    pub new_scopes: Vec<ScopeLine>,
+    pub granted_scopes: Vec<ScopeLine>,
+}

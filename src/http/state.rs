@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::auth::Accounts;
 use crate::config::Settings;
+use crate::oauth::keys::KeySet;
 use crate::storage::Db;
 
 /// Shared by every worker; cloning is cheap.
@@ -13,6 +14,15 @@ pub struct AppState {
     pub db: Db,
     pub accounts: Accounts,
     pub cookies: CookieNames,
+    pub keys: Arc<KeySet>,
+    /// Discovery documents and the JWKS, serialised once.
+    pub documents: Arc<Documents>,
+}
+
+/// Pre-serialised public documents.
+pub struct Documents {
+    pub authorization_server: String,
+    pub jwks: Arc<str>,
 }
 
 /// Cookie names. With an https issuer they carry the `__Host-` prefix, which

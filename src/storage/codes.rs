@@ -16,6 +16,8 @@ pub struct CodeRecord {
     pub client_id: ClientId,
     pub user_id: UserId,
     pub redirect_uri: String,
+    /// Whether the authorization request carried `redirect_uri`.
+    pub redirect_uri_sent: bool,
     pub scope: ScopeSet,
     pub code_challenge: Option<PkceChallenge>,
     pub nonce: Option<String>,
@@ -30,6 +32,7 @@ impl From<CodeRow> for CodeRecord {
             client_id: ClientId::from_stored(row.client_id),
             user_id: UserId::from_stored(row.user_id),
             redirect_uri: row.redirect_uri,
+            redirect_uri_sent: row.redirect_uri_sent,
             scope: ScopeSet::from_stored(&row.scope),
             code_challenge: row.code_challenge.map(PkceChallenge::from_stored),
             nonce: row.nonce,
@@ -51,6 +54,7 @@ pub fn insert(
         client_id: record.client_id.as_str().to_owned(),
         user_id: record.user_id.as_str().to_owned(),
         redirect_uri: record.redirect_uri.clone(),
+        redirect_uri_sent: record.redirect_uri_sent,
         scope: record.scope.to_string(),
         code_challenge: record
             .code_challenge

@@ -8,6 +8,7 @@ pub mod error;
 pub mod grants;
 pub mod keys;
 mod models;
+pub mod pending;
 pub mod refresh_tokens;
 pub mod schema;
 pub mod sessions;

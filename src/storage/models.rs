@@ -166,6 +166,7 @@ pub(super) struct CodeRow {
     pub client_id: String,
     pub user_id: String,
     pub redirect_uri: String,
+    pub redirect_uri_sent: bool,
     pub scope: String,
     pub code_challenge: Option<String>,
     pub nonce: Option<String>,
@@ -173,6 +174,23 @@ pub(super) struct CodeRow {
     pub created_at: i64,
     pub expires_at: i64,
     pub consumed_at: Option<i64>,
+}
+
+#[derive(Queryable, Selectable, Insertable, Debug, Clone)]
+#[diesel(table_name = super::schema::pending_authorizations)]
+pub(super) struct PendingRow {
+    pub id_hash: String,
+    pub user_id: String,
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub redirect_uri_sent: bool,
+    pub scope: String,
+    pub state: Option<String>,
+    pub code_challenge: Option<String>,
+    pub nonce: Option<String>,
+    pub auth_time: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
 }
 
 #[derive(Queryable, Selectable, Insertable, Debug, Clone)]

@@ -81,6 +81,7 @@ diesel::table! {
         client_id -> Text,
         user_id -> Text,
         redirect_uri -> Text,
+        redirect_uri_sent -> Bool,
         scope -> Text,
         code_challenge -> Nullable<Text>,
         nonce -> Nullable<Text>,
@@ -113,6 +114,23 @@ diesel::table! {
         public_jwk -> Text,
         created_at -> BigInt,
         retired_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    pending_authorizations (id_hash) {
+        id_hash -> Text,
+        user_id -> Text,
+        client_id -> Text,
+        redirect_uri -> Text,
+        redirect_uri_sent -> Bool,
+        scope -> Text,
+        state -> Nullable<Text>,
+        code_challenge -> Nullable<Text>,
+        nonce -> Nullable<Text>,
+        auth_time -> BigInt,
+        created_at -> BigInt,
+        expires_at -> BigInt,
     }
 }
 

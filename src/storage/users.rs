@@ -57,6 +57,15 @@ pub fn find_by_username(
     Ok(find_with_hash(conn, username)?.map(|(user, _)| user))
 }
 
+pub fn find_by_id(conn: &mut DbConnection, id: &UserId) -> Result<Option<User>, StorageError> {
+    Ok(users::table
+        .find(id.as_str())
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(UserRow::into_user))
+}
+
 pub fn list(conn: &mut DbConnection) -> Result<Vec<User>, StorageError> {
     let rows = users::table
         .order(users::username.asc())

@@ -1,3 +1,4 @@
+DROP TABLE pending_authorizations;
 DROP TABLE signing_keys;
 DROP TABLE refresh_tokens;
 DROP TABLE authorization_codes;

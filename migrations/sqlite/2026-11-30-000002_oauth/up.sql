@@ -45,6 +45,9 @@ CREATE TABLE authorization_codes (
     client_id      TEXT NOT NULL,
     user_id        TEXT NOT NULL,
     redirect_uri   TEXT NOT NULL,
+    -- Whether redirect_uri was in the authorization request, so the token
+    -- request must repeat it (RFC 6749 §4.1.3).
+    redirect_uri_sent BOOLEAN NOT NULL,
     scope          TEXT NOT NULL,
     code_challenge TEXT,
     nonce          TEXT,
@@ -68,6 +71,24 @@ CREATE TABLE refresh_tokens (
 );
 CREATE INDEX refresh_tokens_grant ON refresh_tokens (grant_id);
 CREATE INDEX refresh_tokens_idle_expires_at ON refresh_tokens (idle_expires_at);
+
+-- An authorization request waiting for the user's consent. The consent form
+-- carries its id; only the SHA-256 of the id is stored, and the row is bound
+-- to the user who saw the page (CS-02, CS-03).
+CREATE TABLE pending_authorizations (
+    id_hash           TEXT PRIMARY KEY NOT NULL,
+    user_id           TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    client_id         TEXT NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
+    redirect_uri      TEXT NOT NULL,
+    redirect_uri_sent BOOLEAN NOT NULL,
+    scope             TEXT NOT NULL,
+    state             TEXT,
+    code_challenge    TEXT,
+    nonce             TEXT,
+    auth_time         BIGINT NOT NULL,
+    created_at        BIGINT NOT NULL,
+    expires_at        BIGINT NOT NULL
+);
 
 -- Private keys are AES-256-GCM ciphertexts (base64 of nonce || ciphertext)
 -- under the key-encryption key from configuration.

@@ -2,10 +2,13 @@
 
 pub mod account;
 pub mod assets;
+pub mod authorize;
 pub mod health;
 pub mod login;
 pub mod logout;
 pub mod signup;
+pub mod token;
+pub mod wellknown;
 
 use actix_web::HttpResponse;
 use actix_web::http::header;

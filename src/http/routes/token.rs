@@ -1,0 +1,50 @@
+//! `POST /oauth2/token`.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use crate::domain::now;
+use crate::http::error::ApiError;
+use crate::http::state::AppState;
+use crate::oauth::error::OAuthError;
+use crate::oauth::{Params, token};
+
+/// The token endpoint: form body only (parameters in the query string are
+/// never read, so a secret there is ignored, CA-02), any origin (CORS),
+/// never cached (OP-01).
+#[tracing::instrument(skip_all, fields(grant.type = tracing::field::Empty))]
+pub async fn exchange(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
+    if !is_form {
+        return Err(OAuthError::InvalidRequest("the body must be application/x-www-form-urlencoded".to_owned()).into());
+    }
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| OAuthError::InvalidRequest("the body is not UTF-8".to_owned()))?;
+    let params = Params::parse(text);
+    let span = tracing::Span::current();
+    if let Some(grant_type) = params.get("grant_type") {
+        span.record("grant.type", grant_type.get(..40).unwrap_or(grant_type));
+    }
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().map(str::to_owned).unwrap_or_default());
+    let settings = state.settings.clone();
+    let keys = state.keys.clone();
+    let response = state
+        .db
+        .run(move |conn| {
+            Ok::<_, OAuthError>(token::exchange(conn, &settings, &keys, authorization.as_deref(), &params, now()))
+        })
+        .await??;
+    tracing::info!("tokens issued");
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(response))
+}

@@ -1,0 +1,28 @@
+//! The authorization server metadata document (RFC 8414), built once at
+//! start-up and served from memory.
+
+use serde_json::{Value, json};
+
+use crate::config::Settings;
+
+/// `/.well-known/oauth-authorization-server`. Every value is what tessera
+/// actually does: no password or implicit grant is advertised, PKCE is S256
+/// only, and responses carry `iss` (RFC 9207).
+pub fn authorization_server(settings: &Settings, signing_algorithms: &[&str]) -> Value {
+    let issuer = settings.server.issuer_str();
+    let scopes: Vec<&str> = settings.scopes.iter().map(|s| s.name.as_str()).collect();
+    json!({
+        "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}/oauth2/authorize"),
+        "token_endpoint": format!("{issuer}/oauth2/token"),
+        "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+        "scopes_supported": scopes,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": true,
+        "access_token_signing_alg_values_supported": signing_algorithms,
+    })
+}
