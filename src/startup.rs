@@ -55,7 +55,8 @@ impl Application {
                 .context("loading signing keys")?,
         );
         let documents = Arc::new(Documents {
-            authorization_server: metadata::authorization_server(&settings, &keys.algorithms()).to_string(),
+            authorization_server: metadata::authorization_server(&settings, &keys.algorithms())
+                .to_string(),
             jwks: keys.jwks_json(),
         });
         let state = AppState {

@@ -174,7 +174,9 @@ impl ResponseError for ApiError {
         use crate::oauth::error::OAuthError;
         match &self.error {
             OAuthError::Internal(_) => tracing::error!(error = ?self.error, "request failed"),
-            OAuthError::Unavailable(_) => tracing::warn!(error = ?self.error, "database unavailable"),
+            OAuthError::Unavailable(_) => {
+                tracing::warn!(error = ?self.error, "database unavailable")
+            }
             _ => {}
         }
         let mut response = HttpResponse::build(self.status_code());

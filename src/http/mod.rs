@@ -11,8 +11,8 @@ pub mod state;
 use actix_web::error::{QueryPayloadError, UrlencodedError};
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use error::PageError;
 use actix_web::middleware::from_fn;
+use error::PageError;
 use routes::{account, assets, authorize, health, login, logout, signup, token, wellknown};
 pub use state::AppState;
 

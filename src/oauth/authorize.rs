@@ -11,7 +11,9 @@ use super::error::OAuthError;
 use super::primitives::{FlowContext, FlowEndpoint, FlowRequest, PreparedRegistrar, Store};
 use super::{Params, audiences_for, keys::KeySet};
 use crate::config::Settings;
-use crate::domain::{Client, ClientId, ClientType, GrantType, PkceChallenge, ScopeSet, SecretToken, UnixTime, UserId};
+use crate::domain::{
+    Client, ClientId, ClientType, GrantType, PkceChallenge, ScopeSet, SecretToken, UnixTime, UserId,
+};
 use crate::storage::pending::{self, PendingAuthorization};
 use crate::storage::{DbConnection, StorageError, clients, grants};
 
@@ -99,7 +101,11 @@ fn is_vschar_text(value: &str) -> bool {
 
 /// Validates an authorization request. Needs the client row, so it runs on
 /// the blocking pool.
-pub fn validate(conn: &mut DbConnection, settings: &Settings, params: &Params) -> Result<AuthorizationRequest, Rejection> {
+pub fn validate(
+    conn: &mut DbConnection,
+    settings: &Settings,
+    params: &Params,
+) -> Result<AuthorizationRequest, Rejection> {
     // 1. The client and the redirect URI, before anything else (RU-02..RU-08).
     for key in ["client_id", "redirect_uri"] {
         if params.is_repeated(key) {
@@ -107,24 +113,31 @@ pub fn validate(conn: &mut DbConnection, settings: &Settings, params: &Params) -
         }
     }
     let Some(raw_client_id) = params.get("client_id") else {
-        return Err(Rejection::Page("The request names no client (client_id is missing).".to_owned()));
+        return Err(Rejection::Page(
+            "The request names no client (client_id is missing).".to_owned(),
+        ));
     };
     let client = ClientId::parse(raw_client_id)
         .map(|id| clients::find(conn, &id))
         .transpose()?
         .flatten()
         .filter(|client| !client.disabled)
-        .ok_or_else(|| Rejection::Page("The application that sent you here is not registered.".to_owned()))?;
+        .ok_or_else(|| {
+            Rejection::Page("The application that sent you here is not registered.".to_owned())
+        })?;
     let (redirect_uri, redirect_uri_sent) = match params.get("redirect_uri") {
         Some(requested) => match client.redirect_uri_for(requested) {
             Some(_) => (requested.to_owned(), true),
             None => {
                 return Err(Rejection::Page(
-                    "The application asked to send you to an address it has not registered.".to_owned(),
+                    "The application asked to send you to an address it has not registered."
+                        .to_owned(),
                 ));
             }
         },
-        None if client.redirect_uris.len() == 1 => (client.redirect_uris[0].as_str().to_owned(), false),
+        None if client.redirect_uris.len() == 1 => {
+            (client.redirect_uris[0].as_str().to_owned(), false)
+        }
         None => {
             return Err(Rejection::Page(
                 "The request does not say where to return (redirect_uri is missing).".to_owned(),
@@ -134,7 +147,9 @@ pub fn validate(conn: &mut DbConnection, settings: &Settings, params: &Params) -
 
     // 2. From here on, errors go back to the client with state and iss.
     let state = params.get("state").map(str::to_owned);
-    let state_ok = state.as_deref().is_none_or(|s| s.len() <= MAX_STATE_LEN && is_vschar_text(s));
+    let state_ok = state
+        .as_deref()
+        .is_none_or(|s| s.len() <= MAX_STATE_LEN && is_vschar_text(s));
     let redirect = |error: OAuthError, keep_state: bool| {
         Rejection::Redirect(ErrorRedirect {
             redirect_uri: redirect_uri.clone(),
@@ -144,19 +159,31 @@ pub fn validate(conn: &mut DbConnection, settings: &Settings, params: &Params) -
     };
     if !state_ok {
         return Err(redirect(
-            OAuthError::InvalidRequest("state must be at most 1024 printable ASCII characters".to_owned()),
+            OAuthError::InvalidRequest(
+                "state must be at most 1024 printable ASCII characters".to_owned(),
+            ),
             false,
         ));
     }
     if let Some(key) = params.repeated_key() {
-        return Err(redirect(OAuthError::InvalidRequest(format!("the parameter {key} is repeated")), true));
+        return Err(redirect(
+            OAuthError::InvalidRequest(format!("the parameter {key} is repeated")),
+            true,
+        ));
     }
     match params.get("response_type") {
-        None => return Err(redirect(OAuthError::InvalidRequest("response_type is missing".to_owned()), true)),
+        None => {
+            return Err(redirect(
+                OAuthError::InvalidRequest("response_type is missing".to_owned()),
+                true,
+            ));
+        }
         Some("code") => {}
         Some(_) => {
             return Err(redirect(
-                OAuthError::UnsupportedResponseType("only response_type=code is supported".to_owned()),
+                OAuthError::UnsupportedResponseType(
+                    "only response_type=code is supported".to_owned(),
+                ),
                 true,
             ));
         }
@@ -164,27 +191,42 @@ pub fn validate(conn: &mut DbConnection, settings: &Settings, params: &Params) -
     if let Some(mode) = params.get("response_mode")
         && mode != "query"
     {
-        return Err(redirect(OAuthError::InvalidRequest("only response_mode=query is supported".to_owned()), true));
+        return Err(redirect(
+            OAuthError::InvalidRequest("only response_mode=query is supported".to_owned()),
+            true,
+        ));
     }
     if !client.may_use(GrantType::AuthorizationCode) {
         return Err(redirect(
-            OAuthError::UnauthorizedClient("this client may not use the authorization code grant".to_owned()),
+            OAuthError::UnauthorizedClient(
+                "this client may not use the authorization code grant".to_owned(),
+            ),
             true,
         ));
     }
     let scope = requested_scope(settings, &client, params.get("scope"))
         .map_err(|error| redirect(error, true))?;
-    let code_challenge = match (params.get("code_challenge"), params.get("code_challenge_method")) {
+    let code_challenge = match (
+        params.get("code_challenge"),
+        params.get("code_challenge_method"),
+    ) {
         (Some(challenge), method) => Some(
             PkceChallenge::parse(challenge, method)
                 .map_err(|e| redirect(OAuthError::InvalidRequest(e.to_string()), true))?,
         ),
         (None, Some(_)) => {
-            return Err(redirect(OAuthError::InvalidRequest("code_challenge_method without code_challenge".to_owned()), true));
+            return Err(redirect(
+                OAuthError::InvalidRequest(
+                    "code_challenge_method without code_challenge".to_owned(),
+                ),
+                true,
+            ));
         }
         (None, None) if client.client_type == ClientType::Public => {
             return Err(redirect(
-                OAuthError::InvalidRequest("public clients must use PKCE (code_challenge with S256)".to_owned()),
+                OAuthError::InvalidRequest(
+                    "public clients must use PKCE (code_challenge with S256)".to_owned(),
+                ),
                 true,
             ));
         }
@@ -194,7 +236,12 @@ pub fn validate(conn: &mut DbConnection, settings: &Settings, params: &Params) -
     if let Some(nonce) = &nonce
         && (nonce.len() > MAX_STATE_LEN || !is_vschar_text(nonce))
     {
-        return Err(redirect(OAuthError::InvalidRequest("nonce must be at most 1024 printable ASCII characters".to_owned()), true));
+        return Err(redirect(
+            OAuthError::InvalidRequest(
+                "nonce must be at most 1024 printable ASCII characters".to_owned(),
+            ),
+            true,
+        ));
     }
     let prompt = parse_prompt(params.get("prompt")).map_err(|error| redirect(error, true))?;
     Ok(AuthorizationRequest {
@@ -211,17 +258,27 @@ pub fn validate(conn: &mut DbConnection, settings: &Settings, params: &Params) -
 
 /// The requested scope: well-formed (SC-02), declared in configuration and
 /// allowed for the client (SC-01).
-fn requested_scope(settings: &Settings, client: &Client, raw: Option<&str>) -> Result<ScopeSet, OAuthError> {
+fn requested_scope(
+    settings: &Settings,
+    client: &Client,
+    raw: Option<&str>,
+) -> Result<ScopeSet, OAuthError> {
     let Some(raw) = raw else {
-        return Err(OAuthError::InvalidScope("the request asks for no scope".to_owned()));
+        return Err(OAuthError::InvalidScope(
+            "the request asks for no scope".to_owned(),
+        ));
     };
     let scope = ScopeSet::parse(raw).map_err(|e| OAuthError::InvalidScope(e.to_string()))?;
     if scope.is_empty() {
-        return Err(OAuthError::InvalidScope("the request asks for no scope".to_owned()));
+        return Err(OAuthError::InvalidScope(
+            "the request asks for no scope".to_owned(),
+        ));
     }
     let known = ScopeSet::from_tokens(settings.scopes.iter().map(|s| s.name.clone()));
     if !scope.is_subset(&known) || !scope.is_subset(&client.allowed_scopes) {
-        return Err(OAuthError::InvalidScope("the client may not ask for one or more of these scopes".to_owned()));
+        return Err(OAuthError::InvalidScope(
+            "the client may not ask for one or more of these scopes".to_owned(),
+        ));
     }
     Ok(scope)
 }
@@ -234,11 +291,17 @@ fn parse_prompt(raw: Option<&str>) -> Result<Prompt, OAuthError> {
             "login" => prompt.login = true,
             "consent" => prompt.consent = true,
             "select_account" => {}
-            _ => return Err(OAuthError::InvalidRequest("unknown prompt value".to_owned())),
+            _ => {
+                return Err(OAuthError::InvalidRequest(
+                    "unknown prompt value".to_owned(),
+                ));
+            }
         }
     }
     if prompt.none && (prompt.login || prompt.consent) {
-        return Err(OAuthError::InvalidRequest("prompt=none cannot be combined with other values".to_owned()));
+        return Err(OAuthError::InvalidRequest(
+            "prompt=none cannot be combined with other values".to_owned(),
+        ));
     }
     Ok(prompt)
 }
@@ -251,7 +314,7 @@ pub enum Decision {
     /// Show the consent page for `new_scopes` (the rest was granted before).
     AskConsent {
         pending_id: SecretToken,
-        client: Client,
+        client: Box<Client>,
         new_scopes: ScopeSet,
         granted_scopes: ScopeSet,
     },
@@ -260,7 +323,6 @@ pub enum Decision {
 /// Decides for a signed-in user: an immediate code when every requested
 /// scope was granted before (remembered consent) or the client is first
 /// party, otherwise a pending request and the consent page.
-#[expect(clippy::too_many_arguments, reason = "one flow's inputs, passed from one caller")]
 pub fn decide(
     conn: &mut DbConnection,
     settings: &Settings,
@@ -271,20 +333,35 @@ pub fn decide(
     now: UnixTime,
 ) -> Result<Decision, Rejection> {
     let existing = grants::find_active_for(conn, Some(user_id), &request.client.id)?;
-    let granted = existing.as_ref().map(|g| g.scope.clone()).unwrap_or_default();
+    let granted = existing
+        .as_ref()
+        .map(|g| g.scope.clone())
+        .unwrap_or_default();
     let covered = request.scope.is_subset(&granted) && !request.prompt.consent;
     if covered || request.client.first_party {
-        let location = issue_code(conn, settings, keys, &request, user_id, auth_time, &request.scope, now)?;
+        let location = issue_code(
+            conn,
+            settings,
+            keys,
+            &request,
+            user_id,
+            auth_time,
+            &request.scope,
+            now,
+        )?;
         return Ok(Decision::Issued { location });
     }
     if request.prompt.none {
         return Err(Rejection::Redirect(ErrorRedirect {
             redirect_uri: request.redirect_uri,
             state: request.state,
-            error: OAuthError::ConsentRequired("the user has not approved this application yet".to_owned()),
+            error: OAuthError::ConsentRequired(
+                "the user has not approved this application yet".to_owned(),
+            ),
         }));
     }
-    let pending_id = SecretToken::generate().map_err(|e| Rejection::Failed(OAuthError::Internal(e.into())))?;
+    let pending_id =
+        SecretToken::generate().map_err(|e| Rejection::Failed(OAuthError::Internal(e.into())))?;
     let parked = PendingAuthorization {
         user_id: user_id.clone(),
         client_id: request.client.id.clone(),
@@ -298,10 +375,14 @@ pub fn decide(
         expires_at: now + PENDING_TTL_SECS,
     };
     pending::insert(conn, &pending_id.digest(), &parked, now)?;
-    let new_scopes = if request.prompt.consent { request.scope.clone() } else { request.scope.difference(&granted) };
+    let new_scopes = if request.prompt.consent {
+        request.scope.clone()
+    } else {
+        request.scope.difference(&granted)
+    };
     Ok(Decision::AskConsent {
         pending_id,
-        client: request.client,
+        client: Box::new(request.client),
         new_scopes,
         granted_scopes: request.scope.intersection(&granted),
     })
@@ -377,8 +458,17 @@ pub fn answer(
                 .location(settings.server.issuer_str()));
             }
             tracing::info!(client.id = %request.client.id, user.id = %user_id, scope = %approved, "consent granted");
-            issue_code(conn, settings, keys, &request, user_id, parked.auth_time, &approved, now)
-                .map_err(AnswerError::from)
+            issue_code(
+                conn,
+                settings,
+                keys,
+                &request,
+                user_id,
+                parked.auth_time,
+                &approved,
+                now,
+            )
+            .map_err(AnswerError::from)
         }
     }
 }
@@ -403,7 +493,9 @@ impl From<Rejection> for AnswerError {
     fn from(rejection: Rejection) -> Self {
         match rejection {
             Rejection::Failed(error) => Self::Failed(error),
-            Rejection::Page(message) => Self::Failed(OAuthError::Internal(anyhow::anyhow!(message))),
+            Rejection::Page(message) => {
+                Self::Failed(OAuthError::Internal(anyhow::anyhow!(message)))
+            }
             Rejection::Redirect(redirect) => Self::Failed(redirect.error),
         }
     }
@@ -412,7 +504,10 @@ impl From<Rejection> for AnswerError {
 /// Records the grant (merging new scopes into an existing one: incremental
 /// consent) and issues a code through oxide-auth's authorization flow.
 /// Returns the `Location` with `code`, `state` and `iss`.
-#[expect(clippy::too_many_arguments, reason = "one flow's inputs, passed from one caller")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one flow's inputs, passed from one caller"
+)]
 fn issue_code(
     conn: &mut DbConnection,
     settings: &Settings,
@@ -455,9 +550,15 @@ fn issue_code(
     };
     let mut query = HashMap::from([
         ("response_type".to_owned(), "code".to_owned()),
-        ("client_id".to_owned(), request.client.id.as_str().to_owned()),
+        (
+            "client_id".to_owned(),
+            request.client.id.as_str().to_owned(),
+        ),
         ("redirect_uri".to_owned(), request.redirect_uri.clone()),
-        ("scope".to_owned(), super::primitives::oxide_scope(scope).to_string()),
+        (
+            "scope".to_owned(),
+            super::primitives::oxide_scope(scope).to_string(),
+        ),
     ]);
     if let Some(state) = &request.state {
         query.insert("state".to_owned(), state.clone());
@@ -475,13 +576,24 @@ fn issue_code(
     };
     let response = AuthorizationFlow::prepare(endpoint)
         .and_then(|mut flow| flow.execute(FlowRequest::with_query(query)))
-        .map_err(|failure| Rejection::Failed(OAuthError::Internal(anyhow::anyhow!("authorization flow failed: {failure:?}"))))?;
+        .map_err(|failure| {
+            Rejection::Failed(OAuthError::Internal(anyhow::anyhow!(
+                "authorization flow failed: {failure:?}"
+            )))
+        })?;
     let location = response
         .get_headers()
         .get("location")
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned)
-        .ok_or_else(|| Rejection::Failed(OAuthError::Internal(anyhow::anyhow!("the authorization flow did not redirect"))))?;
+        .ok_or_else(|| {
+            Rejection::Failed(OAuthError::Internal(anyhow::anyhow!(
+                "the authorization flow did not redirect"
+            )))
+        })?;
     // RFC 9207: tell the client which issuer answered.
-    Ok(append_query(&location, &[("iss", settings.server.issuer_str().to_owned())]))
+    Ok(append_query(
+        &location,
+        &[("iss", settings.server.issuer_str().to_owned())],
+    ))
 }

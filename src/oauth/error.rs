@@ -86,8 +86,12 @@ impl OAuthError {
             | Self::AccessDenied(d)
             | Self::LoginRequired(d)
             | Self::ConsentRequired(d) => d.as_str(),
-            Self::TooManyAttempts { .. } => "too many failed authentication attempts for this client; retry later",
-            Self::Unavailable(_) => "the authorization server cannot reach its database; retry shortly",
+            Self::TooManyAttempts { .. } => {
+                "too many failed authentication attempts for this client; retry later"
+            }
+            Self::Unavailable(_) => {
+                "the authorization server cannot reach its database; retry shortly"
+            }
             Self::Internal(_) => "the authorization server failed; the error has been logged",
         };
         text.chars()

@@ -124,14 +124,19 @@ pub enum TokenRejected {
 impl KeySet {
     /// Loads the active keys (decrypting them), creating one when there is
     /// none, so a fresh installation and every restart sign with stored keys.
-    pub async fn load_or_create(db: &Db, settings: &KeySettings, environment: Environment) -> Result<Self, KeyError> {
+    pub async fn load_or_create(
+        db: &Db,
+        settings: &KeySettings,
+        environment: Environment,
+    ) -> Result<Self, KeyError> {
         let kek = load_encryption_key(settings, environment)?;
         let mut stored = db.run(stored_keys::list_active).await?;
         if stored.is_empty() {
             let key = generate(settings.algorithm, &kek, crate::domain::now())?;
             tracing::info!(key.id = %key.kid, key.alg = %key.algorithm, "signing key created");
             let to_insert = key.clone();
-            db.run(move |conn| stored_keys::insert(conn, &to_insert)).await?;
+            db.run(move |conn| stored_keys::insert(conn, &to_insert))
+                .await?;
             stored.push(key);
         }
         Self::from_stored(&stored, &kek)
@@ -146,9 +151,12 @@ impl KeySet {
                 tracing::warn!(key.id = %key.kid, "skipping a key with an unknown algorithm");
                 continue;
             };
-            let private = decrypt(kek, &key.private_key_encrypted).ok_or_else(|| KeyError::Decrypt { kid: key.kid.clone() })?;
-            let jwk: serde_json::Value =
-                serde_json::from_str(&key.public_jwk).map_err(|e| KeyError::Crypto(e.to_string()))?;
+            let private =
+                decrypt(kek, &key.private_key_encrypted).ok_or_else(|| KeyError::Decrypt {
+                    kid: key.kid.clone(),
+                })?;
+            let jwk: serde_json::Value = serde_json::from_str(&key.public_jwk)
+                .map_err(|e| KeyError::Crypto(e.to_string()))?;
             let parsed = Arc::new(parse_key(&key.kid, algorithm, &private, &jwk)?);
             jwks.push(jwk);
             keys.insert(key.kid.clone(), parsed.clone());
@@ -167,7 +175,8 @@ impl KeySet {
 
     /// The algorithms tessera's keys sign with, for discovery.
     pub fn algorithms(&self) -> Vec<&'static str> {
-        let mut algorithms: Vec<&'static str> = self.keys.values().map(|k| alg_name(k.algorithm)).collect();
+        let mut algorithms: Vec<&'static str> =
+            self.keys.values().map(|k| alg_name(k.algorithm)).collect();
         algorithms.sort_unstable();
         algorithms.dedup();
         algorithms
@@ -185,7 +194,12 @@ impl KeySet {
     /// keys by `kid` with that key's algorithm (no `none`, no HMAC, no
     /// `jku`/`x5u`/`jwk` followed), `typ` must be `at+jwt`, and the
     /// signature, `iss`, `exp` and `nbf` must hold with `leeway_secs`.
-    pub fn verify_access_token(&self, token: &str, issuer: &str, leeway_secs: u64) -> Result<AccessClaims, TokenRejected> {
+    pub fn verify_access_token(
+        &self,
+        token: &str,
+        issuer: &str,
+        leeway_secs: u64,
+    ) -> Result<AccessClaims, TokenRejected> {
         if token.len() > 8192 {
             return Err(TokenRejected::Malformed);
         }
@@ -221,14 +235,19 @@ fn alg_name(algorithm: Algorithm) -> &'static str {
 /// The key-encryption key: from configuration, or in development generated
 /// once into `encryption_key_file` (mode 0600). Production never generates
 /// one (the configuration check refuses to start without it).
-fn load_encryption_key(settings: &KeySettings, environment: Environment) -> Result<LessSafeKey, KeyError> {
+fn load_encryption_key(
+    settings: &KeySettings,
+    environment: Environment,
+) -> Result<LessSafeKey, KeyError> {
     let configured = settings.encryption_key.expose_secret().trim().to_owned();
     let bytes = if !configured.is_empty() {
         STANDARD
             .decode(configured)
             .map_err(|_| KeyError::EncryptionKey("keys.encryption_key is not base64".to_owned()))?
     } else if environment == Environment::Production {
-        return Err(KeyError::EncryptionKey("production requires keys.encryption_key".to_owned()));
+        return Err(KeyError::EncryptionKey(
+            "production requires keys.encryption_key".to_owned(),
+        ));
     } else {
         read_or_create_key_file(&settings.encryption_key_file)?
     };
@@ -243,9 +262,9 @@ fn read_or_create_key_file(path: &Path) -> Result<Vec<u8>, KeyError> {
         source,
     };
     match std::fs::read_to_string(path) {
-        Ok(text) => STANDARD
-            .decode(text.trim())
-            .map_err(|_| KeyError::EncryptionKey(format!("{} does not hold base64", path.display()))),
+        Ok(text) => STANDARD.decode(text.trim()).map_err(|_| {
+            KeyError::EncryptionKey(format!("{} does not hold base64", path.display()))
+        }),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             let mut bytes = vec![0u8; 32];
             SystemRandom::new()
@@ -256,7 +275,14 @@ fn read_or_create_key_file(path: &Path) -> Result<Vec<u8>, KeyError> {
             {
                 std::fs::create_dir_all(parent).map_err(io_error)?;
             }
-            write_private_file(path, STANDARD.encode(&bytes).as_bytes()).map_err(io_error)?;
+            match write_private_file(path, STANDARD.encode(&bytes).as_bytes()) {
+                Ok(()) => {}
+                // Another process created it first: use theirs.
+                Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+                    return read_or_create_key_file(path);
+                }
+                Err(error) => return Err(io_error(error)),
+            }
             tracing::warn!(
                 path = %path.display(),
                 "generated a development key-encryption key; set keys.encryption_key in production"
@@ -290,8 +316,12 @@ fn encrypt(kek: &LessSafeKey, plaintext: &[u8]) -> Result<String, KeyError> {
         .fill(&mut nonce)
         .map_err(|_| KeyError::Crypto("no randomness".to_owned()))?;
     let mut sealed = plaintext.to_vec();
-    kek.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(b"tessera-signing-key"), &mut sealed)
-        .map_err(|_| KeyError::Crypto("encryption failed".to_owned()))?;
+    kek.seal_in_place_append_tag(
+        Nonce::assume_unique_for_key(nonce),
+        Aad::from(b"tessera-signing-key"),
+        &mut sealed,
+    )
+    .map_err(|_| KeyError::Crypto("encryption failed".to_owned()))?;
     let mut out = nonce.to_vec();
     out.extend_from_slice(&sealed);
     Ok(STANDARD.encode(out))
@@ -305,23 +335,34 @@ fn decrypt(kek: &LessSafeKey, encoded: &str) -> Option<Vec<u8>> {
     let (nonce, sealed) = bytes.split_at(NONCE_LEN);
     let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
     let mut sealed = sealed.to_vec();
-    let plain = kek.open_in_place(nonce, Aad::from(b"tessera-signing-key"), &mut sealed).ok()?;
+    let plain = kek
+        .open_in_place(nonce, Aad::from(b"tessera-signing-key"), &mut sealed)
+        .ok()?;
     Some(plain.to_vec())
 }
 
 /// Generates a key pair, returning it ready to store: private part
 /// encrypted, public part as a JWK.
-pub(crate) fn generate(algorithm: SigningAlgorithm, kek: &LessSafeKey, now: UnixTime) -> Result<StoredKey, KeyError> {
+pub(crate) fn generate(
+    algorithm: SigningAlgorithm,
+    kek: &LessSafeKey,
+    now: UnixTime,
+) -> Result<StoredKey, KeyError> {
     let crypto = |e: aws_lc_rs::error::Unspecified| KeyError::Crypto(e.to_string());
     let kid = uuid::Uuid::new_v4().simple().to_string();
     let (private, jwk) = match algorithm {
         SigningAlgorithm::ES256 => {
-            let pair = aws_signature::EcdsaKeyPair::generate(&aws_signature::ECDSA_P256_SHA256_FIXED_SIGNING).map_err(crypto)?;
+            let pair = aws_signature::EcdsaKeyPair::generate(
+                &aws_signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            )
+            .map_err(crypto)?;
             let pkcs8 = pair.to_pkcs8v1().map_err(crypto)?;
             // Uncompressed point: 0x04 || X || Y.
             let point = pair.public_key().as_ref();
             if point.len() != 65 {
-                return Err(KeyError::Crypto("unexpected P-256 public key size".to_owned()));
+                return Err(KeyError::Crypto(
+                    "unexpected P-256 public key size".to_owned(),
+                ));
             }
             let jwk = json!({
                 "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": kid,
@@ -341,8 +382,10 @@ pub(crate) fn generate(algorithm: SigningAlgorithm, kek: &LessSafeKey, now: Unix
             (pkcs8.as_ref().to_vec(), jwk)
         }
         SigningAlgorithm::RS256 => {
-            let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).map_err(crypto)?;
-            let pkcs8 = AsDer::<aws_lc_rs::encoding::Pkcs8V1Der<'_>>::as_der(&pair).map_err(crypto)?;
+            let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
+                .map_err(crypto)?;
+            let pkcs8 =
+                AsDer::<aws_lc_rs::encoding::Pkcs8V1Der<'_>>::as_der(&pair).map_err(crypto)?;
             // jsonwebtoken signs RSA with a PKCS#1 RSAPrivateKey, which
             // PKCS#8 wraps in an OCTET STRING.
             let pkcs1 = der::pkcs8_inner_key(pkcs8.as_ref())
@@ -365,7 +408,12 @@ pub(crate) fn generate(algorithm: SigningAlgorithm, kek: &LessSafeKey, now: Unix
     })
 }
 
-fn parse_key(kid: &str, algorithm: SigningAlgorithm, private: &[u8], jwk: &serde_json::Value) -> Result<SigningKey, KeyError> {
+fn parse_key(
+    kid: &str,
+    algorithm: SigningAlgorithm,
+    private: &[u8],
+    jwk: &serde_json::Value,
+) -> Result<SigningKey, KeyError> {
     let field = |name: &str| {
         jwk[name]
             .as_str()
@@ -411,7 +459,9 @@ mod der {
             if count == 0 || count > 4 || rest.len() < count {
                 return None;
             }
-            let len = rest[..count].iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+            let len = rest[..count]
+                .iter()
+                .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
             (len, &rest[count..])
         };
         if rest.len() < len {
@@ -422,19 +472,33 @@ mod der {
 
     /// PrivateKeyInfo ::= SEQUENCE { version, algorithm, privateKey OCTET STRING }
     pub fn pkcs8_inner_key(pkcs8: &[u8]) -> Option<&[u8]> {
-        let (0x30, body, _) = read(pkcs8)? else { return None };
-        let (0x02, _, body) = read(body)? else { return None };
-        let (0x30, _, body) = read(body)? else { return None };
-        let (0x04, key, _) = read(body)? else { return None };
+        let (0x30, body, _) = read(pkcs8)? else {
+            return None;
+        };
+        let (0x02, _, body) = read(body)? else {
+            return None;
+        };
+        let (0x30, _, body) = read(body)? else {
+            return None;
+        };
+        let (0x04, key, _) = read(body)? else {
+            return None;
+        };
         Some(key)
     }
 
     /// RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER },
     /// without the sign-padding zero byte.
     pub fn rsa_public_components(pkcs1: &[u8]) -> Option<(&[u8], &[u8])> {
-        let (0x30, body, _) = read(pkcs1)? else { return None };
-        let (0x02, n, body) = read(body)? else { return None };
-        let (0x02, e, _) = read(body)? else { return None };
+        let (0x30, body, _) = read(pkcs1)? else {
+            return None;
+        };
+        let (0x02, n, body) = read(body)? else {
+            return None;
+        };
+        let (0x02, e, _) = read(body)? else {
+            return None;
+        };
         Some((trim_zero(n), trim_zero(e)))
     }
 
@@ -472,14 +536,26 @@ mod tests {
     #[test]
     fn every_algorithm_signs_tokens_its_own_key_set_verifies() {
         let now = crate::domain::now();
-        for algorithm in [SigningAlgorithm::ES256, SigningAlgorithm::EdDSA, SigningAlgorithm::RS256] {
+        for algorithm in [
+            SigningAlgorithm::ES256,
+            SigningAlgorithm::EdDSA,
+            SigningAlgorithm::RS256,
+        ] {
             let stored = generate(algorithm, &kek(), now).expect("generates");
-            assert!(!stored.private_key_encrypted.contains("PRIVATE"), "encrypted at rest");
+            assert!(
+                !stored.private_key_encrypted.contains("PRIVATE"),
+                "encrypted at rest"
+            );
             let set = KeySet::from_stored(&[stored], &kek()).expect("loads");
             let token = set.sign_access_token(&claims(now)).expect("signs");
-            let verified = set.verify_access_token(&token, "https://auth.example", 5).expect("verifies");
+            let verified = set
+                .verify_access_token(&token, "https://auth.example", 5)
+                .expect("verifies");
             assert_eq!(verified, claims(now), "{algorithm:?}");
-            assert!(set.verify_access_token(&token, "https://other.example", 5).is_err());
+            assert!(
+                set.verify_access_token(&token, "https://other.example", 5)
+                    .is_err()
+            );
         }
     }
 
@@ -488,6 +564,9 @@ mod tests {
     fn a_wrong_key_encryption_key_cannot_decrypt() {
         let stored = generate(SigningAlgorithm::ES256, &kek(), 0).expect("generates");
         let other = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &[8u8; 32]).expect("32 bytes"));
-        assert!(matches!(KeySet::from_stored(&[stored], &other), Err(KeyError::Decrypt { .. })));
+        assert!(matches!(
+            KeySet::from_stored(&[stored], &other),
+            Err(KeyError::Decrypt { .. })
+        ));
     }
 }

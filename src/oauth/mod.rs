@@ -3,6 +3,7 @@
 //! primitives; tessera checks first where oxide-auth is weaker than the RFCs.
 
 pub mod authorize;
+pub mod clients;
 pub mod error;
 pub mod keys;
 pub mod metadata;

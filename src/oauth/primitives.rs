@@ -22,10 +22,12 @@ use oxide_auth_actix::{OAuthResponse, WebError};
 
 use super::keys::{AccessClaims, Audience, KeySet};
 use crate::config::Settings;
-use crate::domain::{Client, ClientType, PkceChallenge, ScopeSet, SecretToken, TokenDigest, UnixTime};
+use crate::domain::{
+    Client, ClientType, PkceChallenge, ScopeSet, SecretToken, TokenDigest, UnixTime,
+};
+use crate::storage::DbConnection;
 use crate::storage::codes::{self, CodeRecord};
 use crate::storage::refresh_tokens::{self, RefreshRecord};
-use crate::storage::DbConnection;
 
 /// A request as oxide-auth reads it, built by tessera from parameters it has
 /// already validated (so duplicates and junk never reach oxide-auth).
@@ -46,7 +48,11 @@ impl FlowRequest {
 
     /// A token request authenticating `client` the way oxide-auth expects:
     /// confidential clients with Basic, public ones by `client_id` alone.
-    pub fn token_request(mut body: HashMap<String, String>, client: &Client, secret: Option<&str>) -> Self {
+    pub fn token_request(
+        mut body: HashMap<String, String>,
+        client: &Client,
+        secret: Option<&str>,
+    ) -> Self {
         use base64::Engine as _;
         let authorization = match (client.client_type, secret) {
             (ClientType::Confidential, Some(secret)) => Some(format!(
@@ -142,7 +148,11 @@ impl Registrar for PreparedRegistrar<'_> {
         })
     }
 
-    fn negotiate(&self, bound: BoundClient<'_>, _scope: Option<OxideScope>) -> Result<PreGrant, RegistrarError> {
+    fn negotiate(
+        &self,
+        bound: BoundClient<'_>,
+        _scope: Option<OxideScope>,
+    ) -> Result<PreGrant, RegistrarError> {
         Ok(PreGrant {
             client_id: bound.client_id.into_owned(),
             redirect_uri: bound.redirect_uri.into_owned(),
@@ -173,7 +183,11 @@ impl Registrar for PreparedRegistrar<'_> {
 /// oxide-auth wants a non-empty scope; an empty one becomes a scope that
 /// grants nothing tessera knows.
 pub fn oxide_scope(scope: &ScopeSet) -> OxideScope {
-    let text = if scope.is_empty() { "none".to_owned() } else { scope.to_string() };
+    let text = if scope.is_empty() {
+        "none".to_owned()
+    } else {
+        scope.to_string()
+    };
     text.parse().unwrap_or_else(|_| {
         #[expect(clippy::expect_used, reason = "a literal single token always parses")]
         "none".parse().expect("single-token scope parses")
@@ -229,9 +243,11 @@ impl Store<'_> {
             absolute_expires_at: context.refresh_absolute_expires_at,
             rotated_at: None,
         };
-        refresh_tokens::insert(self.conn, &token.digest(), parent, &record, context.now).map_err(|error| {
-            tracing::error!(error = ?error, "storing a refresh token failed");
-        })?;
+        refresh_tokens::insert(self.conn, &token.digest(), parent, &record, context.now).map_err(
+            |error| {
+                tracing::error!(error = ?error, "storing a refresh token failed");
+            },
+        )?;
         Ok(token.expose().to_owned())
     }
 }
@@ -275,7 +291,9 @@ impl Authorizer for Store<'_> {
     /// the flow); any other code is unknown.
     fn extract(&mut self, code: &str) -> Result<Option<OxideGrant>, ()> {
         Ok(match &self.context.consumed_code {
-            Some((consumed, grant)) if crate::domain::constant_time_eq(consumed, code) => Some(grant.clone()),
+            Some((consumed, grant)) if crate::domain::constant_time_eq(consumed, code) => {
+                Some(grant.clone())
+            }
             _ => None,
         })
     }
@@ -321,18 +339,18 @@ impl Issuer for Store<'_> {
 
     fn recover_refresh<'a>(&'a self, token: &'a str) -> Result<Option<OxideGrant>, ()> {
         Ok(match &self.context.presented_refresh {
-            Some((presented, grant, _)) if crate::domain::constant_time_eq(presented, token) => Some(grant.clone()),
+            Some((presented, grant, _)) if crate::domain::constant_time_eq(presented, token) => {
+                Some(grant.clone())
+            }
             _ => None,
         })
     }
 }
 
 /// The grant oxide-auth expects to find behind a code or refresh token.
-pub fn oxide_grant(context: &FlowContext, until: UnixTime) -> Result<OxideGrant, ()> {
+pub fn oxide_grant(context: &FlowContext, until: UnixTime) -> Result<OxideGrant, url::ParseError> {
     let redirect = context.redirect_uri.as_deref().unwrap_or(NO_REDIRECT);
-    let redirect_uri = url::Url::parse(redirect).map_err(|_| {
-        tracing::error!("a stored redirect URI did not parse");
-    })?;
+    let redirect_uri = url::Url::parse(redirect)?;
     Ok(OxideGrant {
         owner_id: context.subject.clone(),
         client_id: context.client.id.as_str().to_owned(),
@@ -359,7 +377,11 @@ pub enum FlowFailure {
 }
 
 impl OwnerSolicitor<FlowRequest> for FlowEndpoint<'_> {
-    fn check_consent(&mut self, _: &mut FlowRequest, _: Solicitation<'_>) -> OwnerConsent<OAuthResponse> {
+    fn check_consent(
+        &mut self,
+        _: &mut FlowRequest,
+        _: Solicitation<'_>,
+    ) -> OwnerConsent<OAuthResponse> {
         match &self.owner {
             Some(owner) => OwnerConsent::Authorized(owner.clone()),
             None => OwnerConsent::Denied,
@@ -390,7 +412,11 @@ impl Endpoint<FlowRequest> for FlowEndpoint<'_> {
         None
     }
 
-    fn response(&mut self, _request: &mut FlowRequest, _kind: Template<'_>) -> Result<OAuthResponse, FlowFailure> {
+    fn response(
+        &mut self,
+        _request: &mut FlowRequest,
+        _kind: Template<'_>,
+    ) -> Result<OAuthResponse, FlowFailure> {
         Ok(OAuthResponse::ok())
     }
 

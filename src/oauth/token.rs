@@ -11,11 +11,15 @@ use oxide_auth_actix::OAuthResponse;
 use serde_json::Value;
 
 use super::error::OAuthError;
-use super::primitives::{FlowContext, FlowEndpoint, FlowFailure, FlowRequest, PreparedRegistrar, Store, oxide_grant};
+use super::primitives::{
+    FlowContext, FlowEndpoint, FlowFailure, FlowRequest, PreparedRegistrar, Store, oxide_grant,
+};
 use super::{Params, audiences_for, keys::KeySet};
 use crate::auth::throttle::lock_remaining;
 use crate::config::Settings;
-use crate::domain::{Client, ClientId, ClientType, GrantType, ScopeSet, TokenDigest, UnixTime, constant_time_eq};
+use crate::domain::{
+    Client, ClientId, ClientType, GrantType, ScopeSet, TokenDigest, UnixTime, constant_time_eq,
+};
 use crate::storage::codes::{self, Consumed};
 use crate::storage::refresh_tokens;
 use crate::storage::{DbConnection, clients, grants, throttles, users};
@@ -32,10 +36,19 @@ pub struct PresentedClient {
 /// (`client_secret_basic`, `client_secret_post`, or `client_id` alone for
 /// public clients). Both at once is `invalid_request` (CA-02); a malformed
 /// Basic header is `invalid_client` (CA-05).
-pub fn presented_client(authorization: Option<&str>, params: &Params) -> Result<Option<PresentedClient>, OAuthError> {
-    let bad_basic = || OAuthError::InvalidClient("the Authorization header is not valid Basic credentials".to_owned());
+pub fn presented_client(
+    authorization: Option<&str>,
+    params: &Params,
+) -> Result<Option<PresentedClient>, OAuthError> {
+    let bad_basic = || {
+        OAuthError::InvalidClient(
+            "the Authorization header is not valid Basic credentials".to_owned(),
+        )
+    };
     if params.is_repeated("client_id") || params.is_repeated("client_secret") {
-        return Err(OAuthError::InvalidRequest("client credentials are repeated".to_owned()));
+        return Err(OAuthError::InvalidRequest(
+            "client credentials are repeated".to_owned(),
+        ));
     }
     if let Some(header) = authorization {
         let Some(encoded) = header
@@ -63,11 +76,14 @@ pub fn presented_client(authorization: Option<&str>, params: &Params) -> Result<
         }
         if params.get("client_secret").is_some() {
             return Err(OAuthError::InvalidRequest(
-                "the client authenticated twice (Authorization header and client_secret)".to_owned(),
+                "the client authenticated twice (Authorization header and client_secret)"
+                    .to_owned(),
             ));
         }
         if params.get("client_id").is_some_and(|body_id| body_id != id) {
-            return Err(OAuthError::InvalidRequest("client_id differs from the Authorization header".to_owned()));
+            return Err(OAuthError::InvalidRequest(
+                "client_id differs from the Authorization header".to_owned(),
+            ));
         }
         return Ok(Some(PresentedClient {
             id,
@@ -81,7 +97,9 @@ pub fn presented_client(authorization: Option<&str>, params: &Params) -> Result<
             secret: secret.map(str::to_owned),
             via_basic: false,
         })),
-        (None, Some(_)) => Err(OAuthError::InvalidRequest("client_secret without client_id".to_owned())),
+        (None, Some(_)) => Err(OAuthError::InvalidRequest(
+            "client_secret without client_id".to_owned(),
+        )),
         (None, None) => Ok(None),
     }
 }
@@ -91,10 +109,17 @@ const CLIENT_MAX_FAILURES: u32 = 10;
 
 /// Authenticates the client (CA-01..CA-04, CA-07). Unknown clients and
 /// wrong secrets give the same answer; the digest is computed either way.
-pub fn authenticate(conn: &mut DbConnection, settings: &Settings, presented: Option<PresentedClient>, now: UnixTime) -> Result<Client, OAuthError> {
+pub fn authenticate(
+    conn: &mut DbConnection,
+    settings: &Settings,
+    presented: Option<PresentedClient>,
+    now: UnixTime,
+) -> Result<Client, OAuthError> {
     let failed = || OAuthError::InvalidClient("client authentication failed".to_owned());
     let Some(presented) = presented else {
-        return Err(OAuthError::InvalidClient("the request does not identify the client".to_owned()));
+        return Err(OAuthError::InvalidClient(
+            "the request does not identify the client".to_owned(),
+        ));
     };
     let digest = TokenDigest::of(presented.secret.as_deref().unwrap_or("").as_bytes());
     let Some(id) = ClientId::parse(&presented.id) else {
@@ -105,14 +130,17 @@ pub fn authenticate(conn: &mut DbConnection, settings: &Settings, presented: Opt
     };
     let key = format!("client:{}", client.id);
     if let Some(record) = throttles::find(conn, &key)?
-        && let Some(retry_after_secs) = lock_remaining(&record, CLIENT_MAX_FAILURES, &settings.throttle, now)
+        && let Some(retry_after_secs) =
+            lock_remaining(&record, CLIENT_MAX_FAILURES, &settings.throttle, now)
     {
         throttles::record_failure(conn, &key, now, now - settings.throttle.window_secs)?;
         return Err(OAuthError::TooManyAttempts { retry_after_secs });
     }
     let authenticated = match (client.client_type, &presented.secret, &client.secret_hash) {
         (ClientType::Public, None, _) => true,
-        (ClientType::Confidential, Some(_), Some(stored)) => constant_time_eq(digest.as_str(), stored),
+        (ClientType::Confidential, Some(_), Some(stored)) => {
+            constant_time_eq(digest.as_str(), stored)
+        }
         _ => false,
     };
     if !authenticated {
@@ -138,15 +166,22 @@ pub fn exchange(
     now: UnixTime,
 ) -> Result<TokenResponse, OAuthError> {
     if let Some(key) = params.repeated_key() {
-        return Err(OAuthError::InvalidRequest(format!("the parameter {key} is repeated")));
+        return Err(OAuthError::InvalidRequest(format!(
+            "the parameter {key} is repeated"
+        )));
     }
     let presented = presented_client(authorization, params)?;
     let secret = presented.as_ref().and_then(|p| p.secret.clone());
     let grant_type = match params.get("grant_type") {
-        None => return Err(OAuthError::InvalidRequest("grant_type is missing".to_owned())),
+        None => {
+            return Err(OAuthError::InvalidRequest(
+                "grant_type is missing".to_owned(),
+            ));
+        }
         Some(raw) => GrantType::parse(raw).ok_or_else(|| {
             OAuthError::UnsupportedGrantType(
-                "supported grant types: authorization_code, refresh_token, client_credentials".to_owned(),
+                "supported grant types: authorization_code, refresh_token, client_credentials"
+                    .to_owned(),
             )
         })?,
     };
@@ -158,14 +193,21 @@ pub fn exchange(
         )));
     }
     match grant_type {
-        GrantType::AuthorizationCode => exchange_code(conn, settings, keys, client, secret, params, now),
+        GrantType::AuthorizationCode => {
+            exchange_code(conn, settings, keys, client, secret, params, now)
+        }
         GrantType::RefreshToken => refresh(conn, settings, keys, client, secret, params, now),
-        GrantType::ClientCredentials => client_credentials(conn, settings, keys, client, secret, params, now),
+        GrantType::ClientCredentials => {
+            client_credentials(conn, settings, keys, client, secret, params, now)
+        }
     }
 }
 
 fn invalid_grant() -> OAuthError {
-    OAuthError::InvalidGrant("the code or refresh token is invalid, expired, revoked or was issued to another client".to_owned())
+    OAuthError::InvalidGrant(
+        "the code or refresh token is invalid, expired, revoked or was issued to another client"
+            .to_owned(),
+    )
 }
 
 /// `grant_type=authorization_code` (RFC 6749 §4.1.3, RFC 7636 §4.6).
@@ -193,20 +235,34 @@ fn exchange_code(
     match params.get("redirect_uri") {
         Some(sent) if sent == record.redirect_uri => {}
         None if !record.redirect_uri_sent => {}
-        _ => return Err(OAuthError::InvalidGrant("redirect_uri does not match the authorization request".to_owned())),
+        _ => {
+            return Err(OAuthError::InvalidGrant(
+                "redirect_uri does not match the authorization request".to_owned(),
+            ));
+        }
     }
     // PK-03..PK-05.
     match (&record.code_challenge, params.get("code_verifier")) {
-        (Some(_), None) => return Err(OAuthError::InvalidGrant("code_verifier is missing".to_owned())),
+        (Some(_), None) => {
+            return Err(OAuthError::InvalidGrant(
+                "code_verifier is missing".to_owned(),
+            ));
+        }
         (None, Some(_)) => {
-            return Err(OAuthError::InvalidRequest("code_verifier sent for a code issued without PKCE".to_owned()));
+            return Err(OAuthError::InvalidRequest(
+                "code_verifier sent for a code issued without PKCE".to_owned(),
+            ));
         }
         (Some(challenge), Some(verifier)) => {
-            let matches = challenge.verify(verifier).map_err(|e| OAuthError::InvalidGrant(e.to_string()))?;
+            let matches = challenge
+                .verify(verifier)
+                .map_err(|e| OAuthError::InvalidGrant(e.to_string()))?;
             if !matches {
                 // PK-04: a wrong verifier burns the code.
                 let _ = codes::consume(conn, &digest, now)?;
-                return Err(OAuthError::InvalidGrant("code_verifier does not match the code_challenge".to_owned()));
+                return Err(OAuthError::InvalidGrant(
+                    "code_verifier does not match the code_challenge".to_owned(),
+                ));
             }
         }
         (None, None) => {}
@@ -223,7 +279,9 @@ fn exchange_code(
         }
         Consumed::Invalid => return Err(invalid_grant()),
     };
-    let grant = grants::find(conn, &record.grant_id)?.filter(grants::Grant::is_active).ok_or_else(invalid_grant)?;
+    let grant = grants::find(conn, &record.grant_id)?
+        .filter(grants::Grant::is_active)
+        .ok_or_else(invalid_grant)?;
     let user_active = users::find_by_id(conn, &record.user_id)?.is_some_and(|u| !u.disabled);
     if !user_active {
         return Err(invalid_grant());
@@ -251,7 +309,8 @@ fn exchange_code(
         now,
         client,
     };
-    let oxide = oxide_grant(&context, record.expires_at).map_err(|()| internal("the code's grant"))?;
+    let oxide =
+        oxide_grant(&context, record.expires_at).map_err(|_| internal("the code's grant"))?;
     let context = FlowContext {
         consumed_code: Some((code.to_owned(), oxide)),
         ..context
@@ -262,9 +321,16 @@ fn exchange_code(
         ("redirect_uri".to_owned(), record.redirect_uri),
     ]);
     let request = FlowRequest::token_request(body, &context.client, secret.as_deref());
-    run_flow(conn, settings, keys, &context, request, |endpoint, request| {
-        AccessTokenFlow::prepare(endpoint).and_then(|mut flow| flow.execute(request))
-    })
+    run_flow(
+        conn,
+        settings,
+        keys,
+        &context,
+        request,
+        |endpoint, request| {
+            AccessTokenFlow::prepare(endpoint).and_then(|mut flow| flow.execute(request))
+        },
+    )
 }
 
 /// `grant_type=refresh_token` with rotation and reuse detection (RT-01..RT-07).
@@ -289,13 +355,22 @@ fn refresh(
         return Err(invalid_grant());
     }
     if let Some(rotated_at) = record.rotated_at {
-        return Err(reuse_detected(conn, settings, &record.grant_id, &client, now - rotated_at, now)?);
+        return Err(reuse_detected(
+            conn,
+            settings,
+            &record.grant_id,
+            &client,
+            now - rotated_at,
+            now,
+        )?);
     }
     // RT-06: idle and absolute expiry.
     if record.idle_expires_at <= now || record.absolute_expires_at <= now {
         return Err(invalid_grant());
     }
-    let grant = grants::find(conn, &record.grant_id)?.filter(grants::Grant::is_active).ok_or_else(invalid_grant)?;
+    let grant = grants::find(conn, &record.grant_id)?
+        .filter(grants::Grant::is_active)
+        .ok_or_else(invalid_grant)?;
     // RT-07: the user must still be active and the client still allowed
     // every scope of the family; otherwise the grant goes.
     let user_active = match &grant.user_id {
@@ -310,19 +385,32 @@ fn refresh(
     let scope = match params.get("scope") {
         None => record.scope.clone(),
         Some(raw) => {
-            let asked = ScopeSet::parse(raw).map_err(|e| OAuthError::InvalidScope(e.to_string()))?;
+            let asked =
+                ScopeSet::parse(raw).map_err(|e| OAuthError::InvalidScope(e.to_string()))?;
             if asked.is_empty() || !asked.is_subset(&record.scope) {
-                return Err(OAuthError::InvalidScope("a refresh cannot add scopes".to_owned()));
+                return Err(OAuthError::InvalidScope(
+                    "a refresh cannot add scopes".to_owned(),
+                ));
             }
             asked
         }
     };
     // RT-03: of parallel refreshes exactly one claims the rotation.
     if !refresh_tokens::claim_rotation(conn, &digest, now)? {
-        return Err(reuse_detected(conn, settings, &record.grant_id, &client, 0, now)?);
+        return Err(reuse_detected(
+            conn,
+            settings,
+            &record.grant_id,
+            &client,
+            0,
+            now,
+        )?);
     }
     grants::touch(conn, &grant.id, now)?;
-    let subject = grant.user_id.as_ref().map_or_else(|| client.id.as_str().to_owned(), |u| u.as_str().to_owned());
+    let subject = grant
+        .user_id
+        .as_ref()
+        .map_or_else(|| client.id.as_str().to_owned(), |u| u.as_str().to_owned());
     let context = FlowContext {
         presented_secret: secret.clone(),
         redirect_uri: None,
@@ -343,7 +431,8 @@ fn refresh(
         now,
         client,
     };
-    let mut oxide = oxide_grant(&context, record.idle_expires_at).map_err(|()| internal("the refresh token's grant"))?;
+    let mut oxide = oxide_grant(&context, record.idle_expires_at)
+        .map_err(|_| internal("the refresh token's grant"))?;
     oxide.scope = super::primitives::oxide_scope(&record.scope);
     let context = FlowContext {
         presented_refresh: Some((token.to_owned(), oxide, record)),
@@ -354,12 +443,22 @@ fn refresh(
         ("refresh_token".to_owned(), token.to_owned()),
     ]);
     if params.get("scope").is_some() {
-        body.insert("scope".to_owned(), super::primitives::oxide_scope(&scope).to_string());
+        body.insert(
+            "scope".to_owned(),
+            super::primitives::oxide_scope(&scope).to_string(),
+        );
     }
     let request = FlowRequest::token_request(body, &context.client, secret.as_deref());
-    run_flow(conn, settings, keys, &context, request, |endpoint, request| {
-        RefreshFlow::prepare(endpoint).and_then(|mut flow| flow.execute(request))
-    })
+    run_flow(
+        conn,
+        settings,
+        keys,
+        &context,
+        request,
+        |endpoint, request| {
+            RefreshFlow::prepare(endpoint).and_then(|mut flow| flow.execute(request))
+        },
+    )
 }
 
 /// A rotated refresh token came back (RT-02) or lost a rotation race
@@ -397,14 +496,20 @@ fn client_credentials(
     now: UnixTime,
 ) -> Result<TokenResponse, OAuthError> {
     if !client.is_confidential() {
-        return Err(OAuthError::UnauthorizedClient("public clients cannot use client credentials".to_owned()));
+        return Err(OAuthError::UnauthorizedClient(
+            "public clients cannot use client credentials".to_owned(),
+        ));
     }
     let scope = match params.get("scope") {
-        None => client.allowed_scopes.difference(&ScopeSet::from_tokens(["openid", "offline_access"])),
+        None => client
+            .allowed_scopes
+            .difference(&ScopeSet::from_tokens(["openid", "offline_access"])),
         Some(raw) => ScopeSet::parse(raw).map_err(|e| OAuthError::InvalidScope(e.to_string()))?,
     };
     if !scope.is_subset(&client.allowed_scopes) {
-        return Err(OAuthError::InvalidScope("the client may not ask for one or more of these scopes".to_owned()));
+        return Err(OAuthError::InvalidScope(
+            "the client may not ask for one or more of these scopes".to_owned(),
+        ));
     }
     let grant = match grants::find_active_for(conn, None, &client.id)? {
         Some(grant) => grant,
@@ -435,9 +540,16 @@ fn client_credentials(
         body.insert("scope".to_owned(), scope.to_string());
     }
     let request = FlowRequest::token_request(body, &context.client, secret.as_deref());
-    run_flow(conn, settings, keys, &context, request, |endpoint, request| {
-        ClientCredentialsFlow::prepare(endpoint).and_then(|mut flow| flow.execute(request))
-    })
+    run_flow(
+        conn,
+        settings,
+        keys,
+        &context,
+        request,
+        |endpoint, request| {
+            ClientCredentialsFlow::prepare(endpoint).and_then(|mut flow| flow.execute(request))
+        },
+    )
 }
 
 fn internal(what: &str) -> OAuthError {
@@ -456,7 +568,11 @@ fn run_flow<F>(
     flow: F,
 ) -> Result<TokenResponse, OAuthError>
 where
-    F: for<'e> FnOnce(FlowEndpoint<'e>, FlowRequest) -> Result<OAuthResponse, <FlowEndpoint<'e> as Endpoint<FlowRequest>>::Error>,
+    F: for<'e> FnOnce(
+        FlowEndpoint<'e>,
+        FlowRequest,
+    )
+        -> Result<OAuthResponse, <FlowEndpoint<'e> as Endpoint<FlowRequest>>::Error>,
 {
     let endpoint = FlowEndpoint {
         registrar: PreparedRegistrar { context },
@@ -467,14 +583,20 @@ where
             settings,
             issued_code: None,
         },
-        owner: None,
+        // Only the client-credentials flow asks; the client is its own owner.
+        owner: Some(context.subject.clone()),
     };
     let response = flow(endpoint, request).map_err(|failure: FlowFailure| {
-        OAuthError::Internal(anyhow::anyhow!("oxide-auth refused a request tessera validated: {failure:?}"))
+        OAuthError::Internal(anyhow::anyhow!(
+            "oxide-auth refused a request tessera validated: {failure:?}"
+        ))
     })?;
     let body = response.get_body().unwrap_or_default();
-    let mut json: TokenResponse = serde_json::from_str(&body)
-        .map_err(|e| OAuthError::Internal(anyhow::anyhow!("oxide-auth answered something other than JSON: {e}")))?;
+    let mut json: TokenResponse = serde_json::from_str(&body).map_err(|e| {
+        OAuthError::Internal(anyhow::anyhow!(
+            "oxide-auth answered something other than JSON: {e}"
+        ))
+    })?;
     if json.contains_key("error") {
         // Never pass oxide-auth's wording on; say what tessera knows.
         return Err(OAuthError::Internal(anyhow::anyhow!(
@@ -487,4 +609,3 @@ where
     json.insert("scope".to_owned(), Value::from(context.scope.to_string()));
     Ok(json)
 }
-

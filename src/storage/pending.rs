@@ -22,7 +22,12 @@ pub struct PendingAuthorization {
     pub expires_at: UnixTime,
 }
 
-pub fn insert(conn: &mut DbConnection, digest: &TokenDigest, request: &PendingAuthorization, now: UnixTime) -> Result<(), StorageError> {
+pub fn insert(
+    conn: &mut DbConnection,
+    digest: &TokenDigest,
+    request: &PendingAuthorization,
+    now: UnixTime,
+) -> Result<(), StorageError> {
     let row = PendingRow {
         id_hash: digest.as_str().to_owned(),
         user_id: request.user_id.as_str().to_owned(),
@@ -31,19 +36,28 @@ pub fn insert(conn: &mut DbConnection, digest: &TokenDigest, request: &PendingAu
         redirect_uri_sent: request.redirect_uri_sent,
         scope: request.scope.to_string(),
         state: request.state.clone(),
-        code_challenge: request.code_challenge.as_ref().map(|c| c.as_str().to_owned()),
+        code_challenge: request
+            .code_challenge
+            .as_ref()
+            .map(|c| c.as_str().to_owned()),
         nonce: request.nonce.clone(),
         auth_time: request.auth_time,
         created_at: now,
         expires_at: request.expires_at,
     };
-    diesel::insert_into(pending::table).values(&row).execute(conn)?;
+    diesel::insert_into(pending::table)
+        .values(&row)
+        .execute(conn)?;
     Ok(())
 }
 
 /// Reads and deletes a pending request in one transaction: a consent form
 /// can be answered once.
-pub fn take(conn: &mut DbConnection, digest: &TokenDigest, now: UnixTime) -> Result<Option<PendingAuthorization>, StorageError> {
+pub fn take(
+    conn: &mut DbConnection,
+    digest: &TokenDigest,
+    now: UnixTime,
+) -> Result<Option<PendingAuthorization>, StorageError> {
     conn.transaction(|conn| {
         let row = pending::table
             .find(digest.as_str())
@@ -68,7 +82,11 @@ pub fn take(conn: &mut DbConnection, digest: &TokenDigest, now: UnixTime) -> Res
 }
 
 /// The user a pending request belongs to, without consuming it.
-pub fn owner(conn: &mut DbConnection, digest: &TokenDigest, now: UnixTime) -> Result<Option<UserId>, StorageError> {
+pub fn owner(
+    conn: &mut DbConnection,
+    digest: &TokenDigest,
+    now: UnixTime,
+) -> Result<Option<UserId>, StorageError> {
     Ok(pending::table
         .find(digest.as_str())
         .filter(pending::expires_at.gt(now))
@@ -78,7 +96,11 @@ pub fn owner(conn: &mut DbConnection, digest: &TokenDigest, now: UnixTime) -> Re
         .map(UserId::from_stored))
 }
 
-pub fn delete_expired(conn: &mut DbConnection, now: UnixTime, batch: i64) -> Result<usize, StorageError> {
+pub fn delete_expired(
+    conn: &mut DbConnection,
+    now: UnixTime,
+    batch: i64,
+) -> Result<usize, StorageError> {
     let ids: Vec<String> = pending::table
         .filter(pending::expires_at.le(now))
         .select(pending::id_hash)

@@ -125,6 +125,7 @@ pub fn test_settings() -> (Settings, tempfile::TempDir, Option<PostgresDatabase>
             None
         }
     };
+    settings.keys.encryption_key_file = dir.path().join("key-encryption-key");
     settings.server.workers = 2;
     settings.database.max_connections = 16;
     settings.server.shutdown_timeout_secs = 1;
@@ -288,5 +289,202 @@ impl TestBrowser {
             .split("; ")
             .find_map(|pair| pair.strip_prefix("tessera_session="))
             .map(str::to_owned)
+    }
+}
+
+/// A registered client as tests use it.
+#[derive(Clone, Debug)]
+pub struct TestClient {
+    pub id: String,
+    pub secret: Option<String>,
+    pub redirect_uri: String,
+}
+
+/// `C1`: confidential, redirect `https://client.example/cb`.
+pub fn confidential_client() -> tessera::oauth::clients::ClientRegistration {
+    tessera::oauth::clients::ClientRegistration {
+        name: "Client One".to_owned(),
+        redirect_uris: vec!["https://client.example/cb".to_owned()],
+        scopes: ["openid", "profile", "email", "offline_access"]
+            .map(str::to_owned)
+            .to_vec(),
+        grant_types: ["authorization_code", "refresh_token", "client_credentials"]
+            .map(str::to_owned)
+            .to_vec(),
+        ..Default::default()
+    }
+}
+
+/// `P1`: public, redirects `https://app.example/cb` and `http://127.0.0.1/cb`.
+pub fn public_client() -> tessera::oauth::clients::ClientRegistration {
+    tessera::oauth::clients::ClientRegistration {
+        name: "Public App".to_owned(),
+        public: true,
+        redirect_uris: vec![
+            "https://app.example/cb".to_owned(),
+            "http://127.0.0.1/cb".to_owned(),
+        ],
+        scopes: ["openid", "profile", "offline_access"]
+            .map(str::to_owned)
+            .to_vec(),
+        ..Default::default()
+    }
+}
+
+/// An RFC 7636 verifier and its S256 challenge.
+pub fn pkce_pair() -> (String, String) {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let verifier = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
+/// The query parameters of a URL.
+pub fn query_of(location: &str) -> std::collections::HashMap<String, String> {
+    let url = url::Url::parse(location).expect("absolute URL");
+    url.query_pairs().into_owned().collect()
+}
+
+impl TestApp {
+    pub async fn register(
+        &self,
+        registration: tessera::oauth::clients::ClientRegistration,
+    ) -> TestClient {
+        let settings = self.settings.clone();
+        let redirect_uri = registration
+            .redirect_uris
+            .first()
+            .cloned()
+            .unwrap_or_default();
+        let registered = self
+            .db
+            .run(move |conn| {
+                tessera::oauth::clients::register(
+                    conn,
+                    &settings,
+                    &registration,
+                    tessera::domain::now(),
+                )
+            })
+            .await
+            .expect("client registered");
+        TestClient {
+            id: registered.client.id.as_str().to_owned(),
+            secret: registered.secret.map(|s| s.expose().to_owned()),
+            redirect_uri,
+        }
+    }
+
+    /// A user signed in on the first browser.
+    pub async fn signed_in(&self, username: &str) {
+        self.create_user(username, PASSWORD).await;
+        assert_eq!(self.login(username, PASSWORD).await.status(), 303);
+    }
+}
+
+impl TestBrowser {
+    /// `/oauth2/authorize?...` with these parameters.
+    pub async fn authorize(&self, params: &[(&str, &str)]) -> reqwest::Response {
+        let query = serde_urlencoded::to_string(params).expect("encodable");
+        self.get(&format!("/oauth2/authorize?{query}")).await
+    }
+
+    /// Answers the consent page in `html` with `decision` and the ticked
+    /// scopes (None: leave the form's defaults).
+    pub async fn consent(
+        &self,
+        html: &str,
+        decision: &str,
+        scopes: Option<&[&str]>,
+    ) -> reqwest::Response {
+        let csrf = csrf_token(html);
+        let marker = "name=\"request\" value=\"";
+        let start = html.find(marker).expect("a consent form") + marker.len();
+        let end = html[start..].find('"').expect("quote") + start;
+        let request = &html[start..end];
+        let mut form: Vec<(&str, String)> = vec![
+            ("csrf_token", csrf.clone()),
+            ("request", request.to_owned()),
+            ("decision", decision.to_owned()),
+        ];
+        let defaults: Vec<String>;
+        let ticked: Vec<&str> = match scopes {
+            Some(scopes) => scopes.to_vec(),
+            None => {
+                defaults = html
+                    .split("name=\"scope\" value=\"")
+                    .skip(1)
+                    .map(|rest| rest[..rest.find('"').expect("quote")].to_owned())
+                    .collect();
+                defaults.iter().map(String::as_str).collect()
+            }
+        };
+        for scope in ticked {
+            form.push(("scope", scope.to_owned()));
+        }
+        self.client
+            .post(self.url("/oauth2/authorize"))
+            .form(&form)
+            .send()
+            .await
+            .expect("POST consent")
+    }
+
+    /// The whole front channel: authorize, approve, return the code.
+    pub async fn obtain_code(
+        &self,
+        client: &TestClient,
+        scope: &str,
+        challenge: Option<&str>,
+    ) -> String {
+        let mut params = vec![
+            ("response_type", "code"),
+            ("client_id", client.id.as_str()),
+            ("redirect_uri", client.redirect_uri.as_str()),
+            ("scope", scope),
+            ("state", "xyz"),
+        ];
+        if let Some(challenge) = challenge {
+            params.push(("code_challenge", challenge));
+            params.push(("code_challenge_method", "S256"));
+        }
+        let response = self.authorize(&params).await;
+        let location = if response.status() == 200 {
+            let html = response.text().await.expect("consent page");
+            let answered = self.consent(&html, "allow", None).await;
+            assert_eq!(answered.status(), 303, "AZ-04: consent answers with 303");
+            location(&answered)
+        } else {
+            assert_eq!(
+                response.status(),
+                302,
+                "remembered consent redirects at once"
+            );
+            location(&response)
+        };
+        let query = query_of(&location);
+        assert_eq!(query.get("state").map(String::as_str), Some("xyz"));
+        query
+            .get("code")
+            .cloned()
+            .unwrap_or_else(|| panic!("no code in {location}"))
+    }
+
+    /// POST /oauth2/token with a form, authenticating as `client`
+    /// (Basic for confidential clients, client_id for public ones).
+    pub async fn token(&self, client: &TestClient, form: &[(&str, &str)]) -> reqwest::Response {
+        let mut request = self.client.post(self.url("/oauth2/token"));
+        let mut form: Vec<(&str, &str)> = form.to_vec();
+        match &client.secret {
+            Some(secret) => request = request.basic_auth(&client.id, Some(secret)),
+            None => form.push(("client_id", &client.id)),
+        }
+        request.form(&form).send().await.expect("POST token")
     }
 }

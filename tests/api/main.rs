@@ -16,6 +16,7 @@ mod helpers;
 mod login;
 mod logs;
 mod migrations;
+mod oauth_flow;
 mod sessions;
 mod signup;
 mod throttling;

@@ -12,7 +12,9 @@ use crate::http::error::PageError;
 use crate::http::pages::{ConsentPage, Layout, ScopeLine, render};
 use crate::http::state::AppState;
 use crate::oauth::Params;
-use crate::oauth::authorize::{self, AnswerError, ConsentAnswer, Decision, ErrorRedirect, Rejection};
+use crate::oauth::authorize::{
+    self, AnswerError, ConsentAnswer, Decision, ErrorRedirect, Rejection,
+};
 use crate::oauth::error::OAuthError;
 
 /// A 302 to the client (errors and codes from GET).
@@ -26,19 +28,27 @@ fn found(location: &str) -> HttpResponse {
 fn rejected(state: &AppState, rejection: Rejection) -> Result<HttpResponse, PageError> {
     match rejection {
         Rejection::Page(message) => Err(PageError::BadRequest(message)),
-        Rejection::Redirect(redirect) => Ok(found(&redirect.location(state.settings.server.issuer_str()))),
+        Rejection::Redirect(redirect) => Ok(found(
+            &redirect.location(state.settings.server.issuer_str()),
+        )),
         Rejection::Failed(error) => Err(error.into()),
     }
 }
 
 #[tracing::instrument(skip_all, fields(client.id = tracing::field::Empty))]
-pub async fn start(req: HttpRequest, state: web::Data<AppState>, mut browser: Browser) -> Result<HttpResponse, PageError> {
+pub async fn start(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    mut browser: Browser,
+) -> Result<HttpResponse, PageError> {
     let query = req.query_string().to_owned();
     let params = Params::parse(&query);
     let settings = state.settings.clone();
     let validated = state
         .db
-        .run(move |conn| Ok::<_, crate::storage::StorageError>(authorize::validate(conn, &settings, &params)))
+        .run(move |conn| {
+            Ok::<_, crate::storage::StorageError>(authorize::validate(conn, &settings, &params))
+        })
         .await?;
     let request = match validated {
         Ok(request) => request,
@@ -65,7 +75,15 @@ pub async fn start(req: HttpRequest, state: web::Data<AppState>, mut browser: Br
     let decided = state
         .db
         .run(move |conn| {
-            Ok::<_, crate::storage::StorageError>(authorize::decide(conn, &settings, &keys, request, &user_id, auth_time, now()))
+            Ok::<_, crate::storage::StorageError>(authorize::decide(
+                conn,
+                &settings,
+                &keys,
+                request,
+                &user_id,
+                auth_time,
+                now(),
+            ))
         })
         .await?;
     match decided {
@@ -116,11 +134,17 @@ fn scope_lines(state: &AppState, scopes: &ScopeSet) -> Vec<ScopeLine> {
 /// The consent form's answer. Only the pending request stored on the
 /// server counts; the form adds nothing but the ticked scopes (CS-02, CS-03).
 #[tracing::instrument(skip_all)]
-pub async fn answer(req: HttpRequest, state: web::Data<AppState>, browser: Browser, body: web::Bytes) -> Result<HttpResponse, PageError> {
+pub async fn answer(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    browser: Browser,
+    body: web::Bytes,
+) -> Result<HttpResponse, PageError> {
     let Some(current) = browser.session.clone() else {
         return Ok(login_redirect("/account"));
     };
-    let text = std::str::from_utf8(&body).map_err(|_| PageError::BadRequest("The form could not be read.".to_owned()))?;
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| PageError::BadRequest("The form could not be read.".to_owned()))?;
     let mut csrf_token = None;
     let mut pending_id = None;
     let mut decision = None;
@@ -134,7 +158,11 @@ pub async fn answer(req: HttpRequest, state: web::Data<AppState>, browser: Brows
             _ => {}
         }
     }
-    browser.verify_form(&req, csrf_token.as_deref().unwrap_or(""), &state.settings.server.origin())?;
+    browser.verify_form(
+        &req,
+        csrf_token.as_deref().unwrap_or(""),
+        &state.settings.server.origin(),
+    )?;
     let pending_id = pending_id
         .filter(|id| id.len() <= 128)
         .map(SecretToken::from_presented)
@@ -150,7 +178,15 @@ pub async fn answer(req: HttpRequest, state: web::Data<AppState>, browser: Brows
     let outcome = state
         .db
         .run(move |conn| {
-            Ok::<_, crate::storage::StorageError>(authorize::answer(conn, &settings, &keys, &pending_id, &user_id, answer, now()))
+            Ok::<_, crate::storage::StorageError>(authorize::answer(
+                conn,
+                &settings,
+                &keys,
+                &pending_id,
+                &user_id,
+                answer,
+                now(),
+            ))
         })
         .await?;
     match outcome {

@@ -13,15 +13,25 @@ use crate::oauth::{Params, token};
 /// never read, so a secret there is ignored, CA-02), any origin (CORS),
 /// never cached (OP-01).
 #[tracing::instrument(skip_all, fields(grant.type = tracing::field::Empty))]
-pub async fn exchange(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+pub async fn exchange(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
     let is_form = req
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
     if !is_form {
-        return Err(OAuthError::InvalidRequest("the body must be application/x-www-form-urlencoded".to_owned()).into());
+        return Err(OAuthError::InvalidRequest(
+            "the body must be application/x-www-form-urlencoded".to_owned(),
+        )
+        .into());
     }
     let text = std::str::from_utf8(&body)
         .map_err(|_| OAuthError::InvalidRequest("the body is not UTF-8".to_owned()))?;
@@ -39,7 +49,14 @@ pub async fn exchange(req: HttpRequest, state: web::Data<AppState>, body: web::B
     let response = state
         .db
         .run(move |conn| {
-            Ok::<_, OAuthError>(token::exchange(conn, &settings, &keys, authorization.as_deref(), &params, now()))
+            Ok::<_, OAuthError>(token::exchange(
+                conn,
+                &settings,
+                &keys,
+                authorization.as_deref(),
+                &params,
+                now(),
+            ))
         })
         .await??;
     tracing::info!("tokens issued");

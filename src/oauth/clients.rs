@@ -1,0 +1,173 @@
+//! Registering clients: validation of their metadata, generated ids and
+//! secrets (at least 256 bits, shown once, stored as SHA-256).
+
+use crate::config::Settings;
+use crate::domain::{
+    Client, ClientId, ClientType, GrantType, RedirectUri, ScopeSet, SecretToken, UnixTime,
+};
+use crate::storage::{DbConnection, StorageError, clients};
+
+/// What an operator or developer asks for.
+#[derive(Debug, Clone, Default)]
+pub struct ClientRegistration {
+    pub name: String,
+    pub public: bool,
+    pub redirect_uris: Vec<String>,
+    pub scopes: Vec<String>,
+    /// Empty: authorization_code and refresh_token (plus client_credentials
+    /// for confidential clients).
+    pub grant_types: Vec<String>,
+    pub homepage_uri: Option<String>,
+    pub first_party: bool,
+    pub always_issue_refresh_token: bool,
+    pub owner_user_id: Option<String>,
+}
+
+/// A problem with the registration, naming the field.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistrationError {
+    #[error("invalid redirect URI `{uri}`: {reason}")]
+    RedirectUri { uri: String, reason: String },
+    #[error("{0}")]
+    Metadata(String),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// A new client and its secret, which is never stored and never shown again.
+#[derive(Debug)]
+pub struct Registered {
+    pub client: Client,
+    pub secret: Option<SecretToken>,
+}
+
+pub fn validate(
+    settings: &Settings,
+    registration: &ClientRegistration,
+    now: UnixTime,
+) -> Result<Registered, RegistrationError> {
+    let metadata = |m: &str| RegistrationError::Metadata(m.to_owned());
+    let name = registration.name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(metadata(
+            "the name must have 1 to 100 characters and no control characters",
+        ));
+    }
+    let redirect_uris = registration
+        .redirect_uris
+        .iter()
+        .map(|uri| {
+            RedirectUri::parse_registration(uri).map_err(|e| RegistrationError::RedirectUri {
+                uri: uri.chars().take(200).collect(),
+                reason: e.0,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let scopes =
+        ScopeSet::parse(&registration.scopes.join(" ")).map_err(|e| metadata(&e.to_string()))?;
+    let known = ScopeSet::from_tokens(settings.scopes.iter().map(|s| s.name.clone()));
+    let unknown = scopes.difference(&known);
+    if !unknown.is_empty() {
+        return Err(RegistrationError::Metadata(format!(
+            "unknown scopes: {unknown} (declare them under [[scopes]] in the configuration)"
+        )));
+    }
+    let client_type = if registration.public {
+        ClientType::Public
+    } else {
+        ClientType::Confidential
+    };
+    let mut grant_types = if registration.grant_types.is_empty() {
+        let mut defaults = vec![GrantType::AuthorizationCode, GrantType::RefreshToken];
+        if client_type == ClientType::Confidential && redirect_uris.is_empty() {
+            defaults = vec![GrantType::ClientCredentials];
+        }
+        defaults
+    } else {
+        registration
+            .grant_types
+            .iter()
+            .map(|g| {
+                GrantType::parse(g)
+                    .ok_or_else(|| RegistrationError::Metadata(format!("unknown grant type `{g}`")))
+            })
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    grant_types.sort();
+    grant_types.dedup();
+    if client_type == ClientType::Public && grant_types.contains(&GrantType::ClientCredentials) {
+        return Err(metadata(
+            "public clients cannot use client_credentials: they hold no secret",
+        ));
+    }
+    if grant_types.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
+        return Err(metadata(
+            "the authorization_code grant needs at least one redirect URI",
+        ));
+    }
+    if let Some(homepage) = &registration.homepage_uri {
+        let ok = url::Url::parse(homepage).is_ok_and(|u| matches!(u.scheme(), "https" | "http"));
+        if !ok {
+            return Err(metadata("the homepage must be an http(s) URL"));
+        }
+    }
+    let id = ClientId::generate().map_err(|e| metadata(&e.to_string()))?;
+    let secret = match client_type {
+        ClientType::Confidential => {
+            Some(SecretToken::generate().map_err(|e| metadata(&e.to_string()))?)
+        }
+        ClientType::Public => None,
+    };
+    let client = Client {
+        id,
+        name: name.to_owned(),
+        client_type,
+        secret_hash: secret.as_ref().map(|s| s.digest().as_str().to_owned()),
+        redirect_uris,
+        allowed_scopes: scopes,
+        grant_types,
+        homepage_uri: registration.homepage_uri.clone(),
+        logo_uri: None,
+        policy_uri: None,
+        tos_uri: None,
+        verified: false,
+        first_party: registration.first_party,
+        always_issue_refresh_token: registration.always_issue_refresh_token,
+        access_token_ttl_secs: None,
+        owner_user_id: registration.owner_user_id.clone(),
+        disabled: false,
+        created_at: now,
+    };
+    Ok(Registered { client, secret })
+}
+
+/// Validates and stores a client; nothing is stored when a field is wrong.
+pub fn register(
+    conn: &mut DbConnection,
+    settings: &Settings,
+    registration: &ClientRegistration,
+    now: UnixTime,
+) -> Result<Registered, RegistrationError> {
+    let registered = validate(settings, registration, now)?;
+    clients::insert(conn, &registered.client, now)?;
+    Ok(registered)
+}
+
+/// Issues a new secret for a confidential client; the old one stops working.
+pub fn rotate_secret(
+    conn: &mut DbConnection,
+    id: &ClientId,
+    now: UnixTime,
+) -> Result<Option<SecretToken>, RegistrationError> {
+    let Some(client) = clients::find(conn, id)? else {
+        return Ok(None);
+    };
+    if !client.is_confidential() {
+        return Err(RegistrationError::Metadata(
+            "public clients have no secret".to_owned(),
+        ));
+    }
+    let secret = SecretToken::generate().map_err(|e| RegistrationError::Metadata(e.to_string()))?;
+    clients::update_secret_hash(conn, id, secret.digest().as_str(), now)?;
+    Ok(Some(secret))
+}
