@@ -13,7 +13,7 @@ use crate::auth::{self, Accounts};
 use crate::config::Settings;
 use crate::domain::now;
 use crate::http::{self, AppState, state::CookieNames, state::Documents};
-use crate::oauth::{keys::KeySet, metadata};
+use crate::oauth::{keys::Keys, metadata};
 use crate::storage::Db;
 
 /// How often expired sessions and stale throttle counters are deleted.
@@ -49,15 +49,22 @@ impl Application {
         }
         let accounts =
             Accounts::new(db.clone(), settings.clone()).context("preparing the account service")?;
-        let keys = Arc::new(
-            KeySet::load_or_create(&db, &settings.keys, settings.environment)
-                .await
-                .context("loading signing keys")?,
-        );
+        let keys = Arc::new(Keys::new(
+            db.clone(),
+            settings.keys.clone(),
+            settings.environment,
+        ));
+        // Load (or create) the signing keys now, so a misconfigured
+        // key-encryption key stops start-up. Without auto-migration the
+        // schema may not exist yet: then the keys load on first use.
+        if let Err(error) = keys.get().await {
+            if settings.database.auto_migrate {
+                return Err(anyhow::Error::from(error).context("loading signing keys"));
+            }
+            tracing::warn!(error = ?error, "signing keys not loaded yet; run `tessera migrate`");
+        }
         let documents = Arc::new(Documents {
-            authorization_server: metadata::authorization_server(&settings, &keys.algorithms())
-                .to_string(),
-            jwks: keys.jwks_json(),
+            authorization_server: metadata::authorization_server(&settings).to_string(),
         });
         let state = AppState {
             settings: settings.clone(),

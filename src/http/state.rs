@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::auth::Accounts;
 use crate::config::Settings;
-use crate::oauth::keys::KeySet;
+use crate::oauth::keys::Keys;
 use crate::storage::Db;
 
 /// Shared by every worker; cloning is cheap.
@@ -14,15 +14,14 @@ pub struct AppState {
     pub db: Db,
     pub accounts: Accounts,
     pub cookies: CookieNames,
-    pub keys: Arc<KeySet>,
-    /// Discovery documents and the JWKS, serialised once.
+    pub keys: Arc<Keys>,
+    /// Discovery documents, serialised once.
     pub documents: Arc<Documents>,
 }
 
 /// Pre-serialised public documents.
 pub struct Documents {
     pub authorization_server: String,
-    pub jwks: Arc<str>,
 }
 
 /// Cookie names. With an https issuer they carry the `__Host-` prefix, which

@@ -109,6 +109,41 @@ pub struct KeySet {
     jwks: Arc<str>,
 }
 
+/// The key set, loaded on first use: a server started before its database
+/// was migrated (`database.auto_migrate = false`) loads its keys once the
+/// schema is there, without a restart.
+pub struct Keys {
+    db: Db,
+    settings: KeySettings,
+    environment: Environment,
+    current: std::sync::RwLock<Option<Arc<KeySet>>>,
+}
+
+impl Keys {
+    pub fn new(db: Db, settings: KeySettings, environment: Environment) -> Self {
+        Self {
+            db,
+            settings,
+            environment,
+            current: std::sync::RwLock::new(None),
+        }
+    }
+
+    /// The loaded key set, loading (or creating) it when needed.
+    pub async fn get(&self) -> Result<Arc<KeySet>, KeyError> {
+        if let Some(set) = self.current.read().ok().and_then(|guard| guard.clone()) {
+            return Ok(set);
+        }
+        let set =
+            Arc::new(KeySet::load_or_create(&self.db, &self.settings, self.environment).await?);
+        if let Ok(mut guard) = self.current.write() {
+            // Another request may have loaded it meanwhile; keep the first.
+            return Ok(guard.get_or_insert(set).clone());
+        }
+        Ok(set)
+    }
+}
+
 /// Why a presented JWT is not accepted. Deliberately coarse: callers answer
 /// "invalid token" whatever the reason.
 #[derive(Debug, thiserror::Error)]

@@ -8,7 +8,7 @@ use crate::config::Settings;
 /// `/.well-known/oauth-authorization-server`. Every value is what tessera
 /// actually does: no password or implicit grant is advertised, PKCE is S256
 /// only, and responses carry `iss` (RFC 9207).
-pub fn authorization_server(settings: &Settings, signing_algorithms: &[&str]) -> Value {
+pub fn authorization_server(settings: &Settings) -> Value {
     let issuer = settings.server.issuer_str();
     let scopes: Vec<&str> = settings.scopes.iter().map(|s| s.name.as_str()).collect();
     json!({
@@ -23,6 +23,6 @@ pub fn authorization_server(settings: &Settings, signing_algorithms: &[&str]) ->
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,
-        "access_token_signing_alg_values_supported": signing_algorithms,
+        "access_token_signing_alg_values_supported": [settings.keys.algorithm.as_str()],
     })
 }

@@ -69,7 +69,7 @@ pub async fn start(
         return Ok(login_redirect(&format!("/oauth2/authorize?{query}")));
     };
     let settings = state.settings.clone();
-    let keys = state.keys.clone();
+    let keys = state.keys.get().await.map_err(key_failure)?;
     let user_id = current.user().id.clone();
     let auth_time = current.session.auth_time;
     let decided = state
@@ -112,6 +112,13 @@ pub async fn start(
             Ok(browser.finish(render(StatusCode::OK, &page)))
         }
         Err(rejection) => rejected(&state, rejection),
+    }
+}
+
+fn key_failure(error: crate::oauth::keys::KeyError) -> PageError {
+    match error {
+        crate::oauth::keys::KeyError::Storage(storage) => storage.into(),
+        other => PageError::Internal(other.into()),
     }
 }
 
@@ -173,7 +180,7 @@ pub async fn answer(
         _ => return Err(PageError::BadRequest("Choose Allow or Deny.".to_owned())),
     };
     let settings = state.settings.clone();
-    let keys = state.keys.clone();
+    let keys = state.keys.get().await.map_err(key_failure)?;
     let user_id = current.user().id.clone();
     let outcome = state
         .db

@@ -45,7 +45,11 @@ pub async fn exchange(
         .get(header::AUTHORIZATION)
         .map(|v| v.to_str().map(str::to_owned).unwrap_or_default());
     let settings = state.settings.clone();
-    let keys = state.keys.clone();
+    let keys = state
+        .keys
+        .get()
+        .await
+        .map_err(super::wellknown::key_failure)?;
     let response = state
         .db
         .run(move |conn| {
