@@ -21,3 +21,4 @@ mod oauth_flow;
 mod sessions;
 mod signup;
 mod throttling;
+mod token;
