@@ -69,7 +69,7 @@ async fn assert_redirect_error(
         Some(app.address.as_str()),
         "RFC 9207 iss"
     );
-    assert!(query.get("code").is_none());
+    assert!(!query.contains_key("code"));
     query
 }
 
