@@ -320,7 +320,8 @@ pub mod admin {
     }
 }
 
-/// Deletes expired sessions and stale throttle counters in small batches.
+/// Deletes expired sessions, stale throttle counters, unanswered consent
+/// requests, expired codes and expired refresh tokens in small batches.
 /// Returns how many rows went.
 pub async fn prune(db: &Db, settings: &Settings, at: UnixTime) -> Result<usize, AuthError> {
     const BATCH: i64 = 500;
@@ -333,7 +334,12 @@ pub async fn prune(db: &Db, settings: &Settings, at: UnixTime) -> Result<usize, 
             .run(move |conn| {
                 let sessions = sessions::delete_expired(conn, at, idle, BATCH)?;
                 let counters = throttles::delete_stale(conn, stale, BATCH)?;
-                Ok::<_, StorageError>(sessions + counters)
+                let pending = crate::storage::pending::delete_expired(conn, at, BATCH)?;
+                // Used codes are kept until they expire so a replay is
+                // recognised; after that they are only history.
+                let codes = crate::storage::codes::delete_expired(conn, at, BATCH)?;
+                let refresh = crate::storage::refresh_tokens::delete_expired(conn, at, BATCH)?;
+                Ok::<_, StorageError>(sessions + counters + pending + codes + refresh)
             })
             .await?;
         total += removed;

@@ -604,4 +604,133 @@ mod tests {
             Err(KeyError::Decrypt { .. })
         ));
     }
+
+    fn es256_set() -> (KeySet, StoredKey) {
+        let stored = generate(SigningAlgorithm::ES256, &kek(), 0).expect("generates");
+        (
+            KeySet::from_stored(std::slice::from_ref(&stored), &kek()).expect("loads"),
+            stored,
+        )
+    }
+
+    fn b64(value: &serde_json::Value) -> String {
+        URL_SAFE_NO_PAD.encode(value.to_string())
+    }
+
+    const ISS: &str = "https://auth.example";
+
+    // SECURITY-CASES JW-01
+    #[test]
+    fn unsigned_and_headerless_tokens_are_rejected() {
+        let (set, stored) = es256_set();
+        let payload = b64(&serde_json::to_value(claims(crate::domain::now())).expect("JSON"));
+        for header in [
+            json!({"alg": "none", "typ": "at+jwt", "kid": stored.kid}),
+            json!({"alg": null, "typ": "at+jwt", "kid": stored.kid}),
+            json!({"typ": "JWT"}),
+            json!({}),
+        ] {
+            for signature in ["", "AAAA"] {
+                let token = format!("{}.{payload}.{signature}", b64(&header));
+                assert!(set.verify_access_token(&token, ISS, 5).is_err(), "{header}");
+            }
+        }
+        assert!(set.verify_access_token("garbage", ISS, 5).is_err());
+        assert!(set.verify_access_token("", ISS, 5).is_err());
+    }
+
+    // SECURITY-CASES JW-02
+    #[test]
+    fn an_hmac_token_keyed_with_the_public_key_is_rejected() {
+        let (set, stored) = es256_set();
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(stored.kid.clone());
+        header.typ = Some(ACCESS_TOKEN_TYPE.to_owned());
+        let forged = jsonwebtoken::encode(
+            &header,
+            &claims(crate::domain::now()),
+            &EncodingKey::from_secret(stored.public_jwk.as_bytes()).expect("HMAC key"),
+        )
+        .expect("HMAC signs");
+        assert!(set.verify_access_token(&forged, ISS, 5).is_err());
+    }
+
+    // SECURITY-CASES JW-03
+    #[test]
+    fn kid_is_only_looked_up_in_the_own_key_set_and_jku_is_ignored() {
+        let (set, stored) = es256_set();
+        let now = crate::domain::now();
+        let attacker = generate(SigningAlgorithm::ES256, &kek(), 0).expect("generates");
+        let private = decrypt(&kek(), &attacker.private_key_encrypted).expect("decrypts");
+        let long_kid = "k".repeat(10_000);
+        for kid in [
+            "../../../../dev/null",
+            "' OR '1'='1",
+            long_kid.as_str(),
+            "unknown",
+        ] {
+            let mut header = Header::new(Algorithm::ES256);
+            header.kid = Some(kid.to_owned());
+            header.typ = Some(ACCESS_TOKEN_TYPE.to_owned());
+            let token =
+                jsonwebtoken::encode(&header, &claims(now), &EncodingKey::from_ec_der(&private))
+                    .expect("signs");
+            assert!(
+                set.verify_access_token(&token, ISS, 5).is_err(),
+                "kid {kid:.20}"
+            );
+        }
+        // JW-04 too: the attacker's key under tessera's kid, with a jku.
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some(stored.kid.clone());
+        header.typ = Some(ACCESS_TOKEN_TYPE.to_owned());
+        header.jku = Some("https://evil.example/jwks.json".to_owned());
+        let token =
+            jsonwebtoken::encode(&header, &claims(now), &EncodingKey::from_ec_der(&private))
+                .expect("signs");
+        assert!(set.verify_access_token(&token, ISS, 5).is_err());
+    }
+
+    // SECURITY-CASES JW-04, JW-05, JW-06
+    #[test]
+    fn signature_issuer_lifetime_and_type_are_all_checked() {
+        let (set, _) = es256_set();
+        let now = crate::domain::now();
+        let good = set.sign_access_token(&claims(now)).expect("signs");
+        assert!(set.verify_access_token(&good, ISS, 5).is_ok());
+        let mut flipped = good.clone().into_bytes();
+        let last = flipped.len() - 5;
+        flipped[last] = if flipped[last] == b'A' { b'B' } else { b'A' };
+        let flipped = String::from_utf8(flipped).expect("ASCII");
+        assert!(
+            set.verify_access_token(&flipped, ISS, 5).is_err(),
+            "flipped signature"
+        );
+        assert!(
+            set.verify_access_token(&good, "https://other.example", 5)
+                .is_err(),
+            "iss"
+        );
+        let mut expired = claims(now);
+        expired.exp = now - 6;
+        let expired = set.sign_access_token(&expired).expect("signs");
+        assert!(
+            set.verify_access_token(&expired, ISS, 5).is_err(),
+            "exp past leeway"
+        );
+        let mut early = claims(now);
+        early.nbf = now + 120;
+        let early = set.sign_access_token(&early).expect("signs");
+        assert!(
+            set.verify_access_token(&early, ISS, 5).is_err(),
+            "nbf in the future"
+        );
+        // An ID token (typ JWT) is never an access token.
+        let mut header = Header::new(set.signer.algorithm);
+        header.kid = Some(set.signer.kid.clone());
+        header.typ = Some("JWT".to_owned());
+        let id_token =
+            jsonwebtoken::encode(&header, &claims(now), &set.signer.encoding).expect("signs");
+        assert!(set.verify_access_token(&id_token, ISS, 5).is_err(), "typ");
+    }
 }

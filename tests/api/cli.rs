@@ -292,3 +292,106 @@ fn a_config_file_is_layered_over_the_defaults() {
     let missing = cli.run(&["--config", "/nonexistent/tessera.toml", "config", "check"]);
     assert_eq!(missing.status.code(), Some(2));
 }
+
+#[tokio::test]
+async fn client_commands_register_show_rotate_verify_and_remove() {
+    let cli = Cli::new();
+    let added = cli.run(&[
+        "client",
+        "add",
+        "--name",
+        "Notes",
+        "--redirect-uri",
+        "https://notes.example/cb",
+        "--scope",
+        "openid",
+        "--scope",
+        "profile",
+        "--json",
+    ]);
+    assert!(added.status.success(), "{}", stderr(&added));
+    let client: serde_json::Value = serde_json::from_slice(&added.stdout).expect("JSON");
+    let id = client["client_id"].as_str().expect("id").to_owned();
+    let secret = client["client_secret"]
+        .as_str()
+        .expect("secret shown once")
+        .to_owned();
+    assert!(secret.len() >= 43, "at least 256 bits");
+    assert_eq!(client["client_type"], "confidential");
+
+    let shown = cli.run(&["client", "show", &id, "--json"]);
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).expect("JSON");
+    assert!(shown.get("client_secret").is_none(), "never shown again");
+    assert_eq!(shown["redirect_uris"][0], "https://notes.example/cb");
+
+    let rotated = cli.run(&["client", "rotate-secret", &id, "--json"]);
+    let rotated: serde_json::Value = serde_json::from_slice(&rotated.stdout).expect("JSON");
+    assert_ne!(rotated["client_secret"], secret.as_str());
+    assert!(cli.run(&["client", "verify", &id]).status.success());
+    let listed = cli.run(&["client", "list"]);
+    assert!(stdout(&listed).contains("Notes"));
+
+    // SECURITY-CASES OP-03: only digests at rest.
+    let db = Db::connect(&cli.settings.database).expect("pool");
+    let hashes: Vec<Option<String>> = db
+        .run(|conn| {
+            use tessera::storage::schema::clients;
+            Ok::<_, StorageError>(clients::table.select(clients::secret_hash).load(conn)?)
+        })
+        .await
+        .expect("read");
+    let new_secret = rotated["client_secret"].as_str().expect("secret");
+    assert!(
+        hashes
+            .iter()
+            .flatten()
+            .all(|h| h != new_secret && h != &secret)
+    );
+
+    assert!(cli.run(&["client", "remove", &id]).status.success());
+    assert!(!cli.run(&["client", "show", &id]).status.success());
+}
+
+// SECURITY-CASES RU-07
+#[test]
+fn client_registration_refuses_unsafe_redirect_uris_and_stores_nothing() {
+    let cli = Cli::new();
+    for uri in [
+        "https://x.example/cb#frag",
+        "javascript:alert(1)",
+        "https://*.example/cb",
+        "http://x.example/cb",
+        "myapp:/cb",
+    ] {
+        let output = cli.run(&[
+            "client",
+            "add",
+            "--name",
+            "Bad",
+            "--redirect-uri",
+            uri,
+            "--scope",
+            "openid",
+        ]);
+        assert!(!output.status.success(), "{uri}");
+        assert!(
+            stderr(&output).contains("invalid redirect URI"),
+            "{uri}: {}",
+            stderr(&output)
+        );
+    }
+    let unknown_scope = cli.run(&[
+        "client",
+        "add",
+        "--name",
+        "Bad",
+        "--redirect-uri",
+        "https://x.example/cb",
+        "--scope",
+        "admin",
+    ]);
+    assert!(!unknown_scope.status.success());
+    let listed = cli.run(&["client", "list", "--json"]);
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("JSON");
+    assert_eq!(listed, serde_json::json!([]));
+}

@@ -21,10 +21,11 @@ impl Drop for Served {
     }
 }
 
-fn serve(database_url: &str) -> (Served, String) {
+fn serve(database_url: &str, dir: &std::path::Path) -> (Served, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
         .arg("serve")
         .env("TESSERA__DATABASE__URL", database_url)
+        .env("TESSERA__KEYS__ENCRYPTION_KEY_FILE", dir.join("kek"))
         .env("TESSERA__SERVER__LISTEN", "127.0.0.1:0")
         .env("TESSERA__LOG__FORMAT", "json")
         .env("RUST_LOG", "trace")
@@ -59,8 +60,8 @@ fn serve(database_url: &str) -> (Served, String) {
 
 #[tokio::test]
 async fn nothing_secret_reaches_the_logs_even_at_trace_level() {
-    let (settings, _dir, _postgres) = test_settings();
-    let (served, address) = serve(&settings.database.url);
+    let (settings, dir, _postgres) = test_settings();
+    let (served, address) = serve(&settings.database.url, dir.path());
     let browser = TestBrowser::new(&address);
 
     let signup_page = browser.get_html("/signup").await;

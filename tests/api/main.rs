@@ -16,6 +16,7 @@ mod health;
 mod helpers;
 mod login;
 mod logs;
+mod metadata;
 mod migrations;
 mod oauth_flow;
 mod sessions;
