@@ -277,3 +277,121 @@ async fn a_person_signs_up_signs_out_and_signs_in_with_a_real_browser() {
 
     browser.close().await.expect("close the session");
 }
+
+#[tokio::test]
+async fn a_person_approves_part_of_an_apps_request_and_denies_another_in_a_real_browser() {
+    let Some(driver) = start_driver() else { return };
+    let app = spawn_app().await;
+    app.create_user("alice", PASSWORD).await;
+    let client = app.register(crate::helpers::public_client()).await;
+    // The app's loopback redirect, on a port where something answers (tessera
+    // itself, with a 404 page): only the URL matters.
+    let port = app.address.rsplit(':').next().expect("port");
+    let redirect = format!("http://127.0.0.1:{port}/cb");
+    let (_, challenge) = crate::helpers::pkce_pair();
+    let authorize = |scope: &str, extra: &str| {
+        format!(
+            "{}/oauth2/authorize?response_type=code&client_id={}&redirect_uri={}&scope={}&state=st&code_challenge={challenge}&code_challenge_method=S256{extra}",
+            app.address,
+            client.id,
+            redirect.replace(':', "%3A").replace('/', "%2F"),
+            scope.replace(' ', "+"),
+        )
+    };
+    let profile = tempfile::tempdir().expect("profile directory");
+    let browser = connect(&driver, &profile).await;
+
+    browser
+        .goto(&authorize("openid profile", ""))
+        .await
+        .expect("open authorize");
+    assert_eq!(
+        arrive_at(&browser, "/login").await,
+        "/login",
+        "strangers sign in first"
+    );
+    snap(&browser, "login").await;
+    browser
+        .find(Locator::Id("username"))
+        .await
+        .expect("field")
+        .send_keys("alice")
+        .await
+        .expect("type");
+    browser
+        .find(Locator::Id("password"))
+        .await
+        .expect("field")
+        .send_keys(PASSWORD)
+        .await
+        .expect("type");
+    browser
+        .find(Locator::Css("button.primary"))
+        .await
+        .expect("button")
+        .click()
+        .await
+        .expect("submit");
+
+    assert_eq!(
+        arrive_at(&browser, "/oauth2/authorize").await,
+        "/oauth2/authorize"
+    );
+    let heading = text_of_when_present(&browser, "main h1").await;
+    assert_eq!(heading, "Allow Public App?");
+    assert!(stylesheet_applied(&browser).await);
+    snap(&browser, "consent").await;
+    // Untick "profile", then allow.
+    let profile_box = browser
+        .find(Locator::Css("input[name=scope][value=profile]"))
+        .await
+        .expect("profile checkbox");
+    profile_box.click().await.expect("untick");
+    browser
+        .find(Locator::Css("button[value=allow]"))
+        .await
+        .expect("allow")
+        .click()
+        .await
+        .expect("allow");
+    assert_eq!(arrive_at(&browser, "/cb").await, "/cb");
+    let landed = browser.current_url().await.expect("URL");
+    let query: std::collections::HashMap<_, _> = landed.query_pairs().into_owned().collect();
+    assert!(query.contains_key("code"), "{landed}");
+    assert_eq!(query["state"], "st");
+    assert_eq!(landed.port().map(|p| p.to_string()).as_deref(), Some(port));
+    let granted: Vec<String> = app
+        .db
+        .run(|conn| {
+            use diesel::prelude::*;
+            use tessera::storage::schema::grants;
+            Ok::<_, tessera::storage::StorageError>(grants::table.select(grants::scope).load(conn)?)
+        })
+        .await
+        .expect("grants");
+    assert_eq!(granted, ["openid"], "the unticked scope was not granted");
+
+    // A new scope asks again; this time the person says no.
+    browser
+        .goto(&authorize("openid offline_access", "&prompt=consent"))
+        .await
+        .expect("open authorize");
+    assert_eq!(
+        arrive_at(&browser, "/oauth2/authorize").await,
+        "/oauth2/authorize"
+    );
+    browser
+        .find(Locator::Css("button[value=deny]"))
+        .await
+        .expect("deny")
+        .click()
+        .await
+        .expect("deny");
+    assert_eq!(arrive_at(&browser, "/cb").await, "/cb");
+    let denied = browser.current_url().await.expect("URL");
+    let query: std::collections::HashMap<_, _> = denied.query_pairs().into_owned().collect();
+    assert_eq!(query["error"], "access_denied");
+    assert!(!query.contains_key("code"));
+
+    browser.close().await.expect("close the session");
+}

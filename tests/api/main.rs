@@ -18,6 +18,7 @@ mod login;
 mod logs;
 mod metadata;
 mod migrations;
+mod oauth2_client;
 mod oauth_flow;
 mod sessions;
 mod signup;
