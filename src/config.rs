@@ -550,6 +550,17 @@ mod tests {
         assert_eq!(settings.environment, Environment::Development);
     }
 
+    // SECURITY-CASES OP-06
+    #[test]
+    fn default_lifetimes_follow_the_security_cases() {
+        let tokens = defaults().tokens;
+        assert!(tokens.authorization_code_ttl_secs <= 60);
+        assert!(tokens.access_token_ttl_secs <= 600);
+        assert_eq!(tokens.refresh_token_idle_ttl_secs, 14 * 86_400);
+        assert_eq!(tokens.refresh_token_absolute_ttl_secs, 90 * 86_400);
+        assert_eq!(tokens.refresh_token_reuse_grace_secs, 0);
+    }
+
     #[test]
     fn issuer_with_a_path_query_or_fragment_is_refused() {
         for bad in [

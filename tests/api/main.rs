@@ -6,6 +6,7 @@
     reason = "test helpers fail loudly, with a message, when a fixture breaks"
 )]
 
+mod at_rest;
 mod authorize;
 mod bad_input;
 mod browser;
