@@ -44,6 +44,10 @@ pub enum Command {
     /// Manage OAuth clients (applications).
     #[command(subcommand)]
     Client(ClientCommand),
+    /// List and revoke grants (authorizations): revoking one kills every
+    /// token born from it.
+    #[command(subcommand)]
+    Grant(GrantCommand),
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -110,6 +114,10 @@ pub enum ClientCommand {
         /// Issue refresh tokens even without the offline_access scope.
         #[arg(long)]
         always_refresh: bool,
+        /// Make the client a resource server allowed to introspect tokens
+        /// whose audience is AUDIENCE.
+        #[arg(long, value_name = "AUDIENCE")]
+        resource_server: Option<String>,
         /// Print JSON for scripts.
         #[arg(long)]
         json: bool,
@@ -135,6 +143,33 @@ pub enum ClientCommand {
     Verify { id: String },
     /// Delete a client and every grant and token it holds.
     Remove { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GrantCommand {
+    /// List active grants, newest first.
+    List {
+        /// Only this user's (username).
+        #[arg(long)]
+        user: Option<String>,
+        /// Only this client's (client id).
+        #[arg(long)]
+        client: Option<String>,
+        /// Include revoked grants.
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke one grant, or every grant of a user or of a client.
+    Revoke {
+        #[arg(long, conflicts_with_all = ["user", "client"], required_unless_present_any = ["user", "client"])]
+        grant: Option<String>,
+        #[arg(long, conflicts_with = "client")]
+        user: Option<String>,
+        #[arg(long)]
+        client: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -177,6 +212,7 @@ pub async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()>
         }
         Command::User(command) => run_user(command, &settings).await,
         Command::Client(command) => run_client(command, settings).await,
+        Command::Grant(command) => run_grant(command, &settings).await,
         Command::Config(ConfigCommand::Check) => {
             println!("configuration is valid");
             println!("  environment: {:?}", settings.environment);
@@ -281,11 +317,18 @@ async fn run_user(command: UserCommand, settings: &Settings) -> anyhow::Result<(
             let raw = read_password()?;
             let password = Password::parse(raw, settings.accounts.min_password_length)
                 .map_err(|e| anyhow::anyhow!("the password was not changed: {}", e.message))?;
+            let revoke = settings.accounts.password_change_revokes_grants;
             found(
-                auth::admin::set_password(&db, name, password).await?,
+                auth::admin::set_password(&db, name, password, revoke).await?,
                 &username,
             )?;
-            println!("password changed for {username}; their sessions have ended");
+            if revoke {
+                println!(
+                    "password changed for {username}; their sessions and app authorizations have ended"
+                );
+            } else {
+                println!("password changed for {username}; their sessions have ended");
+            }
             Ok(())
         }
     }
@@ -310,6 +353,7 @@ async fn run_client(command: ClientCommand, settings: Settings) -> anyhow::Resul
             homepage,
             first_party,
             always_refresh,
+            resource_server,
             json,
         } => {
             let registration = ClientRegistration {
@@ -322,6 +366,7 @@ async fn run_client(command: ClientCommand, settings: Settings) -> anyhow::Resul
                 first_party,
                 always_issue_refresh_token: always_refresh,
                 owner_user_id: None,
+                introspection_audience: resource_server,
             };
             let registered = db
                 .run(move |conn| registry::register(conn, &settings, &registration, now()))
@@ -402,6 +447,118 @@ async fn run_client(command: ClientCommand, settings: Settings) -> anyhow::Resul
                 bail!("no such client");
             }
             println!("client removed; its grants and tokens are revoked");
+            Ok(())
+        }
+    }
+}
+
+async fn run_grant(command: GrantCommand, settings: &Settings) -> anyhow::Result<()> {
+    use crate::domain::ClientId;
+    use crate::storage::{grants, users};
+    let db = migrated(settings).await?;
+    let user_id = |db: Db, name: String| async move {
+        let username = parse_username(&name)?;
+        let user = db
+            .run(move |conn| users::find_by_username(conn, &username))
+            .await?;
+        user.map(|u| u.id)
+            .ok_or_else(|| anyhow::anyhow!("no user named `{name}`"))
+    };
+    let client_id = |raw: &str| {
+        ClientId::parse(raw).ok_or_else(|| anyhow::anyhow!("`{raw}` is not a client id"))
+    };
+    match command {
+        GrantCommand::List {
+            user,
+            client,
+            all,
+            json,
+        } => {
+            let user = match user {
+                Some(name) => Some(user_id(db.clone(), name).await?),
+                None => None,
+            };
+            let client = client.as_deref().map(client_id).transpose()?;
+            let listed = db
+                .run(move |conn| grants::list(conn, user.as_ref(), client.as_ref(), all, 1000))
+                .await?;
+            if json {
+                let rows: Vec<_> = listed
+                    .iter()
+                    .map(|g| {
+                        json!({
+                            "grant_id": g.id,
+                            "user_id": g.user_id.as_ref().map(|u| u.as_str()),
+                            "client_id": g.client_id.as_str(),
+                            "scope": g.scope.to_string(),
+                            "created_at": g.created_at,
+                            "last_used_at": g.last_used_at,
+                            "revoked_at": g.revoked_at,
+                            "revoked_reason": g.revoked_reason,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                println!(
+                    "{:<36} {:<24} {:<11} {:<8} SCOPE",
+                    "GRANT", "CLIENT", "CREATED", "STATUS"
+                );
+                for g in &listed {
+                    let status = if g.is_active() { "active" } else { "revoked" };
+                    println!(
+                        "{:<36} {:<24} {:<11} {:<8} {}",
+                        g.id,
+                        g.client_id,
+                        format_date(g.created_at),
+                        status,
+                        g.scope
+                    );
+                }
+            }
+            Ok(())
+        }
+        GrantCommand::Revoke {
+            grant,
+            user,
+            client,
+        } => {
+            let revoked = match (grant, user, client) {
+                (Some(grant), _, _) => {
+                    let found = db
+                        .run(move |conn| {
+                            grants::revoke(conn, &grant, "operator (tessera grant revoke)", now())
+                        })
+                        .await?;
+                    usize::from(found)
+                }
+                (None, Some(name), _) => {
+                    let id = user_id(db.clone(), name).await?;
+                    db.run(move |conn| {
+                        grants::revoke_for_user(
+                            conn,
+                            &id,
+                            "operator (tessera grant revoke --user)",
+                            now(),
+                        )
+                    })
+                    .await?
+                }
+                (None, None, Some(raw)) => {
+                    let id = client_id(&raw)?;
+                    db.run(move |conn| {
+                        grants::revoke_for_client(
+                            conn,
+                            &id,
+                            "operator (tessera grant revoke --client)",
+                            now(),
+                        )
+                    })
+                    .await?
+                }
+                (None, None, None) => bail!("name --grant, --user or --client"),
+            };
+            println!("revoked {revoked} grant(s); every token issued under them is now inactive");
             Ok(())
         }
     }

@@ -43,6 +43,8 @@ pub struct TokenSettings {
     pub refresh_token_reuse_grace_secs: i64,
     pub leeway_secs: u64,
     pub default_audience: String,
+    pub access_token_revocation_revokes_grant: bool,
+    pub revoked_grant_retention_secs: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -156,6 +158,7 @@ pub struct AccountSettings {
     pub signup_enabled: bool,
     pub min_password_length: usize,
     pub signups_per_ip_per_hour: u32,
+    pub password_change_revokes_grants: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

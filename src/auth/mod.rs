@@ -297,10 +297,13 @@ pub mod admin {
         db: &Db,
         username: Username,
         password: Password,
+        revoke_grants: bool,
     ) -> Result<Option<User>, AuthError> {
         let hash = tokio::task::spawn_blocking(move || password::hash(&password)).await??;
         Ok(db
-            .run(move |conn| users::update_password_hash(conn, &username, hash, None, now()))
+            .run(move |conn| {
+                users::update_password_hash(conn, &username, hash, None, revoke_grants, now())
+            })
             .await?)
     }
 
@@ -326,6 +329,7 @@ pub mod admin {
 pub async fn prune(db: &Db, settings: &Settings, at: UnixTime) -> Result<usize, AuthError> {
     const BATCH: i64 = 500;
     let idle = settings.sessions.idle_timeout_secs;
+    let retention = settings.tokens.revoked_grant_retention_secs;
     // Sign-up counters use a one-hour window; keep every counter at least that long.
     let stale = at - (settings.throttle.window_secs + settings.throttle.max_lock_secs).max(3600);
     let mut total = 0;
@@ -339,7 +343,12 @@ pub async fn prune(db: &Db, settings: &Settings, at: UnixTime) -> Result<usize, 
                 // recognised; after that they are only history.
                 let codes = crate::storage::codes::delete_expired(conn, at, BATCH)?;
                 let refresh = crate::storage::refresh_tokens::delete_expired(conn, at, BATCH)?;
-                Ok::<_, StorageError>(sessions + counters + pending + codes + refresh)
+                let denylist = crate::storage::revoked_tokens::delete_expired(conn, at, BATCH)?;
+                let grants =
+                    crate::storage::grants::delete_revoked_before(conn, at - retention, BATCH)?;
+                Ok::<_, StorageError>(
+                    sessions + counters + pending + codes + refresh + denylist + grants,
+                )
             })
             .await?;
         total += removed;

@@ -124,6 +124,9 @@ pub struct Client {
     pub owner_user_id: Option<String>,
     pub disabled: bool,
     pub created_at: UnixTime,
+    /// Set for resource servers: they may introspect tokens whose `aud`
+    /// contains this value.
+    pub introspection_audience: Option<String>,
 }
 
 impl Client {

@@ -13,7 +13,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use actix_web::middleware::from_fn;
 use error::PageError;
-use routes::{account, assets, authorize, health, login, logout, signup, token, wellknown};
+use routes::{
+    account, apps, assets, authorize, health, introspect, login, logout, revoke, signup, token,
+    wellknown,
+};
 pub use state::AppState;
 
 /// The whole route table.
@@ -43,6 +46,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
             .route(web::post().to(logout::submit)),
     )
     .route("/account", web::get().to(account::show))
+    .route("/account/apps", web::get().to(apps::list))
+    .route("/account/apps/revoke", web::post().to(apps::revoke))
+    .route("/account/apps/scopes", web::post().to(apps::narrow))
     .service(
         web::resource("/oauth2/authorize")
             .route(web::get().to(authorize::start))
@@ -54,6 +60,19 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
             .wrap(from_fn(middleware::open_cors))
             .route(web::post().to(token::exchange))
             .default_service(web::to(|| method_not_allowed("POST, OPTIONS"))),
+    )
+    .service(
+        web::resource("/oauth2/revoke")
+            .wrap(from_fn(middleware::open_cors))
+            .route(web::post().to(revoke::revoke))
+            .default_service(web::to(|| method_not_allowed("POST, OPTIONS"))),
+    )
+    // Server to server only: no CORS (CO-03); GET is 405 and never reads a
+    // token from the URL (IN-01).
+    .service(
+        web::resource("/oauth2/introspect")
+            .route(web::post().to(introspect::introspect))
+            .default_service(web::to(|| method_not_allowed("POST"))),
     )
     .service(
         web::resource("/.well-known/oauth-authorization-server")

@@ -135,3 +135,22 @@ pub struct ConsentPage<'a> {
     pub new_scopes: Vec<ScopeLine>,
     pub granted_scopes: Vec<ScopeLine>,
 }
+
+/// One connected app on `/account/apps`.
+pub struct AppLine {
+    pub grant_id: String,
+    pub name: String,
+    pub verified: bool,
+    pub homepage: Option<String>,
+    pub scopes: Vec<ScopeLine>,
+    pub granted_on: String,
+    pub last_used: String,
+}
+
+#[derive(Template)]
+#[template(path = "apps.html")]
+pub struct AppsPage<'a> {
+    pub layout: Layout<'a>,
+    pub csrf_token: &'a str,
+    pub apps: Vec<AppLine>,
+}

@@ -21,6 +21,9 @@ pub struct ClientRegistration {
     pub first_party: bool,
     pub always_issue_refresh_token: bool,
     pub owner_user_id: Option<String>,
+    /// Makes the client a resource server that may introspect tokens for
+    /// this audience.
+    pub introspection_audience: Option<String>,
 }
 
 /// A problem with the registration, naming the field.
@@ -137,6 +140,7 @@ pub fn validate(
         owner_user_id: registration.owner_user_id.clone(),
         disabled: false,
         created_at: now,
+        introspection_audience: registration.introspection_audience.clone(),
     };
     Ok(Registered { client, secret })
 }

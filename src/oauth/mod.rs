@@ -4,10 +4,13 @@
 
 pub mod authorize;
 pub mod clients;
+pub mod connected;
 pub mod error;
+pub mod introspect;
 pub mod keys;
 pub mod metadata;
 pub mod primitives;
+pub mod revoke;
 pub mod token;
 
 use std::collections::HashMap;

@@ -267,6 +267,18 @@ fn exchange_code(
         }
         (None, None) => {}
     }
+    // The grant and the user must be live before the code is spent. Checked
+    // first, so that a concurrent replay revoking the grant after this
+    // request won the code cannot turn the winner's answer into an error:
+    // of parallel redemptions exactly one succeeds (CD-03), and the tokens it
+    // got die with the grant the replay revoked.
+    let grant = grants::find(conn, &record.grant_id)?
+        .filter(grants::Grant::is_active)
+        .ok_or_else(invalid_grant)?;
+    let user_active = users::find_by_id(conn, &record.user_id)?.is_some_and(|u| !u.disabled);
+    if !user_active {
+        return Err(invalid_grant());
+    }
     // CD-01, CD-03: one atomic consume; a replay that is otherwise valid
     // revokes everything issued from the code's grant.
     let record = match codes::consume(conn, &digest, now)? {
@@ -279,13 +291,6 @@ fn exchange_code(
         }
         Consumed::Invalid => return Err(invalid_grant()),
     };
-    let grant = grants::find(conn, &record.grant_id)?
-        .filter(grants::Grant::is_active)
-        .ok_or_else(invalid_grant)?;
-    let user_active = users::find_by_id(conn, &record.user_id)?.is_some_and(|u| !u.disabled);
-    if !user_active {
-        return Err(invalid_grant());
-    }
     grants::touch(conn, &grant.id, now)?;
     let issue_refresh_token = client.may_use(GrantType::RefreshToken)
         && (record.scope.contains("offline_access") || client.always_issue_refresh_token);
@@ -381,13 +386,18 @@ fn refresh(
         grants::revoke(conn, &grant.id, "policy changed since the grant", now)?;
         return Err(invalid_grant());
     }
+    // Scopes the user removed on the connected-apps page are gone for good.
+    let family_scope = record.scope.intersection(&grant.scope);
+    if family_scope.is_empty() {
+        return Err(invalid_grant());
+    }
     // RT-05: narrowing is allowed, widening is not.
     let scope = match params.get("scope") {
-        None => record.scope.clone(),
+        None => family_scope.clone(),
         Some(raw) => {
             let asked =
                 ScopeSet::parse(raw).map_err(|e| OAuthError::InvalidScope(e.to_string()))?;
-            if asked.is_empty() || !asked.is_subset(&record.scope) {
+            if asked.is_empty() || !asked.is_subset(&family_scope) {
                 return Err(OAuthError::InvalidScope(
                     "a refresh cannot add scopes".to_owned(),
                 ));
@@ -416,7 +426,7 @@ fn refresh(
         redirect_uri: None,
         redirect_uri_sent: false,
         scope: scope.clone(),
-        refresh_scope: record.scope.clone(),
+        refresh_scope: family_scope.clone(),
         grant_id: grant.id.clone(),
         user_id: grant.user_id.as_ref().map(|u| u.as_str().to_owned()),
         subject,
@@ -433,7 +443,7 @@ fn refresh(
     };
     let mut oxide = oxide_grant(&context, record.idle_expires_at)
         .map_err(|_| internal("the refresh token's grant"))?;
-    oxide.scope = super::primitives::oxide_scope(&record.scope);
+    oxide.scope = super::primitives::oxide_scope(&family_scope);
     let context = FlowContext {
         presented_refresh: Some((token.to_owned(), oxide, record)),
         ..context

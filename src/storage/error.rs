@@ -21,6 +21,8 @@ pub enum StorageError {
         #[source]
         source: std::io::Error,
     },
+    #[error("a storage operation failed: {0}")]
+    Failed(String),
     #[error("the database task was cancelled or panicked")]
     Task(#[from] tokio::task::JoinError),
 }
@@ -31,7 +33,7 @@ impl StorageError {
     pub fn is_unavailable(&self) -> bool {
         use diesel::result::{DatabaseErrorKind, Error};
         match self {
-            Self::Pool(_) | Self::Connect(_) => true,
+            Self::Pool(_) | Self::Connect(_) | Self::Failed(_) => true,
             Self::Query(Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _)) => true,
             Self::Query(Error::DatabaseError(DatabaseErrorKind::Unknown, info)) => {
                 let message = info.message();

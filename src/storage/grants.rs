@@ -3,10 +3,10 @@
 
 use diesel::prelude::*;
 
-use super::models::GrantRow;
-use super::schema::grants;
+use super::models::{ClientRow, GrantRow};
+use super::schema::{clients, grants};
 use super::{DbConnection, StorageError};
-use crate::domain::{ClientId, ScopeSet, UnixTime, UserId};
+use crate::domain::{Client, ClientId, ScopeSet, UnixTime, UserId};
 
 /// A grant as the protocol layer sees it.
 #[derive(Debug, Clone)]
@@ -135,4 +135,112 @@ pub fn revoke(
         ))
         .execute(conn)?;
     Ok(updated == 1)
+}
+
+/// Active grants of a user with their clients, newest first (connected apps).
+pub fn list_active_for_user(
+    conn: &mut DbConnection,
+    user_id: &UserId,
+) -> Result<Vec<(Grant, Client)>, StorageError> {
+    let rows = grants::table
+        .inner_join(clients::table)
+        .filter(grants::user_id.eq(user_id.as_str()))
+        .filter(grants::revoked_at.is_null())
+        .order(grants::created_at.desc())
+        .select((GrantRow::as_select(), ClientRow::as_select()))
+        .load::<(GrantRow, ClientRow)>(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(g, c)| (g.into(), c.into_client()))
+        .collect())
+}
+
+/// Grants filtered by user and/or client (all when both are `None`),
+/// newest first, at most `limit`.
+pub fn list(
+    conn: &mut DbConnection,
+    user_id: Option<&UserId>,
+    client_id: Option<&ClientId>,
+    include_revoked: bool,
+    limit: i64,
+) -> Result<Vec<Grant>, StorageError> {
+    let mut query = grants::table
+        .select(GrantRow::as_select())
+        .order(grants::created_at.desc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(user) = user_id {
+        query = query.filter(grants::user_id.eq(user.as_str().to_owned()));
+    }
+    if let Some(client) = client_id {
+        query = query.filter(grants::client_id.eq(client.as_str().to_owned()));
+    }
+    if !include_revoked {
+        query = query.filter(grants::revoked_at.is_null());
+    }
+    Ok(query.load(conn)?.into_iter().map(Grant::from).collect())
+}
+
+/// Revokes every active grant of a user. Returns how many.
+pub fn revoke_for_user(
+    conn: &mut DbConnection,
+    user_id: &UserId,
+    reason: &str,
+    now: UnixTime,
+) -> Result<usize, StorageError> {
+    Ok(diesel::update(
+        grants::table
+            .filter(grants::user_id.eq(user_id.as_str()))
+            .filter(grants::revoked_at.is_null()),
+    )
+    .set((
+        grants::revoked_at.eq(now),
+        grants::revoked_reason.eq(reason),
+    ))
+    .execute(conn)?)
+}
+
+/// Revokes every active grant of a client (its users' and its own standing
+/// client-credentials grant). Returns how many.
+pub fn revoke_for_client(
+    conn: &mut DbConnection,
+    client_id: &ClientId,
+    reason: &str,
+    now: UnixTime,
+) -> Result<usize, StorageError> {
+    Ok(diesel::update(
+        grants::table
+            .filter(grants::client_id.eq(client_id.as_str()))
+            .filter(grants::revoked_at.is_null()),
+    )
+    .set((
+        grants::revoked_at.eq(now),
+        grants::revoked_reason.eq(reason),
+    ))
+    .execute(conn)?)
+}
+
+/// Deletes grants revoked before `cutoff` (with their codes and refresh
+/// tokens, by cascade), at most `batch` at a time.
+pub fn delete_revoked_before(
+    conn: &mut DbConnection,
+    cutoff: UnixTime,
+    batch: i64,
+) -> Result<usize, StorageError> {
+    let ids: Vec<String> = grants::table
+        .filter(grants::revoked_at.lt(cutoff))
+        .select(grants::id)
+        .limit(batch)
+        .load(conn)?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    use super::schema::{authorization_codes, refresh_tokens};
+    // Explicit deletes: SQLite enforces ON DELETE CASCADE only with
+    // foreign_keys on, which every tessera connection sets, but be exact.
+    diesel::delete(refresh_tokens::table.filter(refresh_tokens::grant_id.eq_any(&ids)))
+        .execute(conn)?;
+    diesel::delete(authorization_codes::table.filter(authorization_codes::grant_id.eq_any(&ids)))
+        .execute(conn)?;
+    Ok(diesel::delete(grants::table.filter(grants::id.eq_any(&ids))).execute(conn)?)
 }

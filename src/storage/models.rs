@@ -74,6 +74,7 @@ pub(super) struct ClientRow {
     pub disabled: bool,
     pub created_at: i64,
     pub updated_at: i64,
+    pub introspection_audience: Option<String>,
 }
 
 impl ClientRow {
@@ -108,6 +109,7 @@ impl ClientRow {
             disabled: client.disabled,
             created_at: now,
             updated_at: now,
+            introspection_audience: client.introspection_audience.clone(),
         }
     }
 
@@ -141,6 +143,7 @@ impl ClientRow {
             owner_user_id: self.owner_user_id,
             disabled: self.disabled,
             created_at: self.created_at,
+            introspection_audience: self.introspection_audience,
         }
     }
 }

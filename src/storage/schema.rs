@@ -58,6 +58,16 @@ diesel::table! {
         disabled -> Bool,
         created_at -> BigInt,
         updated_at -> BigInt,
+        introspection_audience -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    revoked_access_tokens (jti) {
+        jti -> Text,
+        grant_id -> Text,
+        expires_at -> BigInt,
+        revoked_at -> BigInt,
     }
 }
 

@@ -97,18 +97,22 @@ pub fn set_disabled(
         if disabled && let Some(user) = &user {
             diesel::delete(sessions::table.filter(sessions::user_id.eq(user.id.as_str())))
                 .execute(conn)?;
+            // LG-08: every app the user connected loses its tokens too.
+            super::grants::revoke_for_user(conn, &user.id, "user disabled", now)?;
         }
         Ok(user)
     })
 }
 
 /// Replaces a password hash and ends the user's sessions except `keep` (the
-/// session that made the change, if any). Returns whether the user exists.
+/// session that made the change, if any); with `revoke_grants`, every app
+/// the user connected loses its tokens. Returns whether the user exists.
 pub fn update_password_hash(
     conn: &mut DbConnection,
     username: &Username,
     password_hash: String,
     keep_session: Option<&str>,
+    revoke_grants: bool,
     now: UnixTime,
 ) -> Result<Option<User>, StorageError> {
     conn.transaction(|conn| {
@@ -130,6 +134,9 @@ pub fn update_password_hash(
                 }
                 None => diesel::delete(of_user).execute(conn)?,
             };
+            if revoke_grants {
+                super::grants::revoke_for_user(conn, &user.id, "password changed", now)?;
+            }
         }
         Ok(user)
     })

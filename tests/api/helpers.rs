@@ -138,7 +138,27 @@ pub async fn spawn_app() -> TestApp {
 
 /// Boots the real server with `adjust` applied to the test settings.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
-    let (mut settings, dir, postgres) = test_settings();
+    let (settings, dir, postgres) = test_settings();
+    boot(settings, adjust, dir, postgres).await
+}
+
+/// A second instance of `app`'s server: same database, same key-encryption
+/// key, its own port, as behind a load balancer.
+pub async fn spawn_instance_of(app: &TestApp) -> TestApp {
+    let mut settings = app.settings.clone();
+    settings.database.auto_migrate = false;
+    let dir = tempfile::tempdir().expect("temporary directory");
+    // Every instance serves the one public issuer.
+    let issuer = app.settings.server.issuer.clone();
+    boot(settings, move |s| s.server.issuer = issuer, dir, None).await
+}
+
+async fn boot(
+    mut settings: Settings,
+    adjust: impl FnOnce(&mut Settings),
+    dir: tempfile::TempDir,
+    postgres: Option<PostgresDatabase>,
+) -> TestApp {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a random port");
     let port = listener.local_addr().expect("bound address").port();
     settings.server.listen = format!("127.0.0.1:{port}");

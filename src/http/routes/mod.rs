@@ -1,11 +1,14 @@
 //! One file per endpoint group.
 
 pub mod account;
+pub mod apps;
 pub mod assets;
 pub mod authorize;
 pub mod health;
+pub mod introspect;
 pub mod login;
 pub mod logout;
+pub mod revoke;
 pub mod signup;
 pub mod token;
 pub mod wellknown;

@@ -1,0 +1,61 @@
+//! `POST /oauth2/revoke` (RFC 7009).
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::introspect::unavailable;
+use super::token::{authorization_header, read_form};
+use super::wellknown::key_failure;
+use crate::domain::now;
+use crate::http::error::ApiError;
+use crate::http::state::AppState;
+use crate::oauth::error::OAuthError;
+use crate::oauth::revoke::{self, RevokeError};
+use crate::oauth::token;
+
+/// 200 with an empty body whether or not the token existed (RV-02); 400 for
+/// another client's token, which stays valid (RV-03); 503 with
+/// `Retry-After` when the revocation cannot be written, never 200 (RV-05).
+#[tracing::instrument(skip_all)]
+pub async fn revoke(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let params = read_form(&req, &body)?;
+    if let Some(key) = params.repeated_key() {
+        return Err(OAuthError::InvalidRequest(format!("the parameter {key} is repeated")).into());
+    }
+    let presented = token::presented_client(authorization_header(&req).as_deref(), &params)?;
+    let token = params
+        .get("token")
+        .map(str::to_owned)
+        .ok_or_else(|| OAuthError::InvalidRequest("token is missing".to_owned()))?;
+    let keys = state.keys.get().await.map_err(key_failure)?;
+    let settings = state.settings.clone();
+    state
+        .db
+        .run(move |conn| {
+            let at = now();
+            let caller = token::authenticate(conn, &settings, presented, at)?;
+            match revoke::revoke(conn, &settings, &keys, &caller, &token, at) {
+                Ok(()) => Ok(()),
+                Err(RevokeError::NotYours) => Err(OAuthError::InvalidRequest(
+                    "the token was not issued to this client".to_owned(),
+                )),
+                Err(RevokeError::Storage(error)) => Err(unavailable(error)),
+            }
+        })
+        .await
+        // Fail closed: an unexpected failure is "not revoked, retry", never 200.
+        .map_err(|error: OAuthError| match error {
+            OAuthError::Internal(cause) => {
+                tracing::error!(error = ?cause, "revocation failed");
+                OAuthError::Unavailable(crate::storage::StorageError::Failed(cause.to_string()))
+            }
+            other => other,
+        })?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish())
+}
