@@ -114,6 +114,9 @@ pub enum ClientCommand {
         /// Issue refresh tokens even without the offline_access scope.
         #[arg(long)]
         always_refresh: bool,
+        /// Where OpenID Connect logout may send the browser back; repeatable.
+        #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+        post_logout_redirect_uris: Vec<String>,
         /// Make the client a resource server allowed to introspect tokens
         /// whose audience is AUDIENCE.
         #[arg(long, value_name = "AUDIENCE")]
@@ -354,6 +357,7 @@ async fn run_client(command: ClientCommand, settings: Settings) -> anyhow::Resul
             first_party,
             always_refresh,
             resource_server,
+            post_logout_redirect_uris,
             json,
         } => {
             let registration = ClientRegistration {
@@ -367,6 +371,7 @@ async fn run_client(command: ClientCommand, settings: Settings) -> anyhow::Resul
                 always_issue_refresh_token: always_refresh,
                 owner_user_id: None,
                 introspection_audience: resource_server,
+                post_logout_redirect_uris,
             };
             let registered = db
                 .run(move |conn| registry::register(conn, &settings, &registration, now()))

@@ -51,13 +51,14 @@ pub struct TokenSettings {
 #[serde(deny_unknown_fields)]
 pub struct KeySettings {
     pub algorithm: SigningAlgorithm,
+    pub id_token_algorithm: SigningAlgorithm,
     /// Base64 of 32 bytes; empty means "generate one" in development.
     pub encryption_key: secrecy::SecretString,
     pub encryption_key_file: PathBuf,
 }
 
 /// The JWS algorithms tessera signs with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
 pub enum SigningAlgorithm {
     ES256,
     EdDSA,

@@ -65,6 +65,7 @@ impl Application {
         }
         let documents = Arc::new(Documents {
             authorization_server: metadata::authorization_server(&settings).to_string(),
+            openid_configuration: metadata::openid_configuration(&settings).to_string(),
         });
         let state = AppState {
             settings: settings.clone(),

@@ -127,6 +127,8 @@ pub struct Client {
     /// Set for resource servers: they may introspect tokens whose `aud`
     /// contains this value.
     pub introspection_audience: Option<String>,
+    /// Where RP-initiated logout may return the browser (exact strings).
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
 }
 
 impl Client {

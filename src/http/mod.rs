@@ -14,8 +14,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use actix_web::middleware::from_fn;
 use error::PageError;
 use routes::{
-    account, apps, assets, authorize, health, introspect, login, logout, revoke, signup, token,
-    wellknown,
+    account, apps, assets, authorize, end_session, health, introspect, login, logout, revoke,
+    signup, token, userinfo, wellknown,
 };
 pub use state::AppState;
 
@@ -62,6 +62,19 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
             .default_service(web::to(|| method_not_allowed("POST, OPTIONS"))),
     )
     .service(
+        web::resource("/oauth2/logout")
+            .route(web::get().to(end_session::start))
+            .route(web::post().to(end_session::confirm))
+            .default_service(web::to(|| method_not_allowed("GET, POST"))),
+    )
+    .service(
+        web::resource("/oauth2/userinfo")
+            .wrap(from_fn(middleware::open_cors))
+            .route(web::get().to(userinfo::userinfo_endpoint))
+            .route(web::post().to(userinfo::userinfo_endpoint))
+            .default_service(web::to(|| method_not_allowed("GET, POST, OPTIONS"))),
+    )
+    .service(
         web::resource("/oauth2/revoke")
             .wrap(from_fn(middleware::open_cors))
             .route(web::post().to(revoke::revoke))
@@ -78,6 +91,12 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
         web::resource("/.well-known/oauth-authorization-server")
             .wrap(from_fn(middleware::open_cors))
             .route(web::get().to(wellknown::authorization_server))
+            .default_service(web::to(|| method_not_allowed("GET, OPTIONS"))),
+    )
+    .service(
+        web::resource("/.well-known/openid-configuration")
+            .wrap(from_fn(middleware::open_cors))
+            .route(web::get().to(wellknown::openid_configuration))
             .default_service(web::to(|| method_not_allowed("GET, OPTIONS"))),
     )
     .service(

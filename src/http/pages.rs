@@ -154,3 +154,20 @@ pub struct AppsPage<'a> {
     pub csrf_token: &'a str,
     pub apps: Vec<AppLine>,
 }
+
+#[derive(Template)]
+#[template(path = "end_session.html")]
+pub struct EndSessionPage<'a> {
+    pub layout: Layout<'a>,
+    pub csrf_token: &'a str,
+    pub client_name: Option<&'a str>,
+    pub client_id: Option<&'a str>,
+    pub post_logout_redirect_uri: Option<&'a str>,
+    pub state: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "signed_out.html")]
+pub struct SignedOutPage<'a> {
+    pub layout: Layout<'a>,
+}

@@ -22,6 +22,7 @@ pub struct AppState {
 /// Pre-serialised public documents.
 pub struct Documents {
     pub authorization_server: String,
+    pub openid_configuration: String,
 }
 
 /// Cookie names. With an https issuer they carry the `__Host-` prefix, which

@@ -35,6 +35,21 @@ pub struct AuthorizationRequest {
     pub code_challenge: Option<PkceChallenge>,
     pub nonce: Option<String>,
     pub prompt: Prompt,
+    /// OIDC `max_age`: re-authenticate when the sign-in is older (seconds).
+    pub max_age: Option<i64>,
+    /// OIDC `login_hint`: pre-fills the username on the sign-in page.
+    pub login_hint: Option<String>,
+}
+
+impl AuthorizationRequest {
+    /// Whether a session signed in at `auth_time` is too old or the client
+    /// asked for a fresh sign-in (`prompt=login`, `max_age`).
+    pub fn needs_fresh_sign_in(&self, auth_time: UnixTime, now: UnixTime) -> bool {
+        self.prompt.login
+            || self
+                .max_age
+                .is_some_and(|max_age| now - auth_time > max_age)
+    }
 }
 
 /// OpenID Connect `prompt` values tessera honours.
@@ -244,6 +259,26 @@ pub fn validate(
         ));
     }
     let prompt = parse_prompt(params.get("prompt")).map_err(|error| redirect(error, true))?;
+    let max_age = match params.get("max_age") {
+        None => None,
+        Some(raw) => Some(
+            raw.parse::<i64>()
+                .ok()
+                .filter(|v| (0..=10_i64.pow(9)).contains(v))
+                .ok_or_else(|| {
+                    redirect(
+                        OAuthError::InvalidRequest(
+                            "max_age must be a number of seconds".to_owned(),
+                        ),
+                        true,
+                    )
+                })?,
+        ),
+    };
+    let login_hint = params
+        .get("login_hint")
+        .filter(|hint| hint.len() <= 256 && is_vschar_text(hint))
+        .map(str::to_owned);
     Ok(AuthorizationRequest {
         client,
         redirect_uri,
@@ -253,6 +288,8 @@ pub fn validate(
         code_challenge,
         nonce,
         prompt,
+        max_age,
+        login_hint,
     })
 }
 
@@ -428,6 +465,8 @@ pub fn answer(
         code_challenge: parked.code_challenge,
         nonce: parked.nonce,
         prompt: Prompt::default(),
+        max_age: None,
+        login_hint: None,
     };
     match answer {
         ConsentAnswer::Deny => {

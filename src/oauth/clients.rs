@@ -24,6 +24,8 @@ pub struct ClientRegistration {
     /// Makes the client a resource server that may introspect tokens for
     /// this audience.
     pub introspection_audience: Option<String>,
+    /// Where OpenID Connect logout may return the browser.
+    pub post_logout_redirect_uris: Vec<String>,
 }
 
 /// A problem with the registration, naming the field.
@@ -58,6 +60,16 @@ pub fn validate(
     }
     let redirect_uris = registration
         .redirect_uris
+        .iter()
+        .map(|uri| {
+            RedirectUri::parse_registration(uri).map_err(|e| RegistrationError::RedirectUri {
+                uri: uri.chars().take(200).collect(),
+                reason: e.0,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let post_logout_redirect_uris = registration
+        .post_logout_redirect_uris
         .iter()
         .map(|uri| {
             RedirectUri::parse_registration(uri).map_err(|e| RegistrationError::RedirectUri {
@@ -141,6 +153,7 @@ pub fn validate(
         disabled: false,
         created_at: now,
         introspection_audience: registration.introspection_audience.clone(),
+        post_logout_redirect_uris,
     };
     Ok(Registered { client, secret })
 }

@@ -105,6 +105,9 @@ struct SigningKey {
 /// Every active key, the one that signs, and the JWKS document.
 pub struct KeySet {
     keys: HashMap<String, Arc<SigningKey>>,
+    /// The newest key of each algorithm signs.
+    signers: HashMap<&'static str, Arc<SigningKey>>,
+    /// The key that signs access tokens.
     signer: Arc<SigningKey>,
     jwks: Arc<str>,
 }
@@ -166,21 +169,30 @@ impl KeySet {
     ) -> Result<Self, KeyError> {
         let kek = load_encryption_key(settings, environment)?;
         let mut stored = db.run(stored_keys::list_active).await?;
-        if stored.is_empty() {
-            let key = generate(settings.algorithm, &kek, crate::domain::now())?;
+        // One key for access tokens, one for ID tokens (RS256 by default,
+        // which every OpenID Connect library verifies).
+        for algorithm in [settings.algorithm, settings.id_token_algorithm] {
+            if stored.iter().any(|k| k.algorithm == algorithm.as_str()) {
+                continue;
+            }
+            let key = generate(algorithm, &kek, crate::domain::now())?;
             tracing::info!(key.id = %key.kid, key.alg = %key.algorithm, "signing key created");
             let to_insert = key.clone();
             db.run(move |conn| stored_keys::insert(conn, &to_insert))
                 .await?;
             stored.push(key);
         }
-        Self::from_stored(&stored, &kek)
+        Self::from_stored(&stored, &kek, settings.algorithm)
     }
 
-    fn from_stored(stored: &[StoredKey], kek: &LessSafeKey) -> Result<Self, KeyError> {
+    fn from_stored(
+        stored: &[StoredKey],
+        kek: &LessSafeKey,
+        access_algorithm: SigningAlgorithm,
+    ) -> Result<Self, KeyError> {
         let mut keys = HashMap::new();
         let mut jwks = Vec::new();
-        let mut signer = None;
+        let mut signers = HashMap::new();
         for key in stored {
             let Some(algorithm) = SigningAlgorithm::parse(&key.algorithm) else {
                 tracing::warn!(key.id = %key.kid, "skipping a key with an unknown algorithm");
@@ -195,12 +207,21 @@ impl KeySet {
             let parsed = Arc::new(parse_key(&key.kid, algorithm, &private, &jwk)?);
             jwks.push(jwk);
             keys.insert(key.kid.clone(), parsed.clone());
-            // The newest key signs.
-            signer = Some(parsed);
+            // Stored oldest first: the newest key of each algorithm signs.
+            signers.insert(algorithm.as_str(), parsed);
         }
-        let signer = signer.ok_or_else(|| KeyError::Crypto("no usable signing key".to_owned()))?;
+        let signer = signers
+            .get(access_algorithm.as_str())
+            .or_else(|| signers.values().next())
+            .cloned()
+            .ok_or_else(|| KeyError::Crypto("no usable signing key".to_owned()))?;
         let jwks = json!({ "keys": jwks }).to_string().into();
-        Ok(Self { keys, signer, jwks })
+        Ok(Self {
+            keys,
+            signers,
+            signer,
+            jwks,
+        })
     }
 
     /// The JWKS document, serialised once.
@@ -223,6 +244,55 @@ impl KeySet {
         header.kid = Some(self.signer.kid.clone());
         header.typ = Some(ACCESS_TOKEN_TYPE.to_owned());
         jsonwebtoken::encode(&header, claims, &self.signer.encoding).map_err(KeyError::Sign)
+    }
+
+    /// Signs OpenID Connect ID token claims (`typ: JWT`) with the newest key
+    /// of `algorithm`, or the access-token key when there is none.
+    pub fn sign_id_token(
+        &self,
+        claims: &serde_json::Value,
+        algorithm: SigningAlgorithm,
+    ) -> Result<String, KeyError> {
+        let key = self.signers.get(algorithm.as_str()).unwrap_or(&self.signer);
+        let mut header = Header::new(key.algorithm);
+        header.kid = Some(key.kid.clone());
+        header.typ = Some("JWT".to_owned());
+        jsonwebtoken::encode(&header, claims, &key.encoding).map_err(KeyError::Sign)
+    }
+
+    /// The hash OpenID Connect's `at_hash` uses with `algorithm`: the left
+    /// half of SHA-256 (ES256, RS256) or SHA-512 (EdDSA with Ed25519),
+    /// base64url.
+    pub fn at_hash(access_token: &str, algorithm: SigningAlgorithm) -> String {
+        use sha2::Digest as _;
+        let digest = match algorithm {
+            SigningAlgorithm::EdDSA => sha2::Sha512::digest(access_token.as_bytes()).to_vec(),
+            _ => sha2::Sha256::digest(access_token.as_bytes()).to_vec(),
+        };
+        URL_SAFE_NO_PAD.encode(&digest[..digest.len() / 2])
+    }
+
+    /// Verifies an ID token tessera issued (for `id_token_hint`): signature
+    /// with one of its own keys, `typ: JWT`, `iss`; expiry is not checked,
+    /// a hint may be old. Returns the claims.
+    pub fn verify_id_token_hint(&self, token: &str, issuer: &str) -> Option<serde_json::Value> {
+        if token.len() > 16_384 {
+            return None;
+        }
+        let header = jsonwebtoken::decode_header(token).ok()?;
+        let key = self.keys.get(header.kid.as_deref()?)?;
+        if header.alg != key.algorithm || header.typ.as_deref() != Some("JWT") {
+            return None;
+        }
+        let mut validation = Validation::new(key.algorithm);
+        validation.algorithms = vec![key.algorithm];
+        validation.validate_exp = false;
+        validation.validate_aud = false;
+        validation.set_issuer(&[issuer]);
+        validation.set_required_spec_claims(&["iss", "sub", "aud"]);
+        jsonwebtoken::decode::<serde_json::Value>(token, &key.decoding, &validation)
+            .ok()
+            .map(|data| data.claims)
     }
 
     /// Verifies an access token: the header must name one of tessera's own
@@ -581,7 +651,7 @@ mod tests {
                 !stored.private_key_encrypted.contains("PRIVATE"),
                 "encrypted at rest"
             );
-            let set = KeySet::from_stored(&[stored], &kek()).expect("loads");
+            let set = KeySet::from_stored(&[stored], &kek(), algorithm).expect("loads");
             let token = set.sign_access_token(&claims(now)).expect("signs");
             let verified = set
                 .verify_access_token(&token, "https://auth.example", 5)
@@ -600,7 +670,7 @@ mod tests {
         let stored = generate(SigningAlgorithm::ES256, &kek(), 0).expect("generates");
         let other = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &[8u8; 32]).expect("32 bytes"));
         assert!(matches!(
-            KeySet::from_stored(&[stored], &other),
+            KeySet::from_stored(&[stored], &other, SigningAlgorithm::ES256),
             Err(KeyError::Decrypt { .. })
         ));
     }
@@ -608,7 +678,12 @@ mod tests {
     fn es256_set() -> (KeySet, StoredKey) {
         let stored = generate(SigningAlgorithm::ES256, &kek(), 0).expect("generates");
         (
-            KeySet::from_stored(std::slice::from_ref(&stored), &kek()).expect("loads"),
+            KeySet::from_stored(
+                std::slice::from_ref(&stored),
+                &kek(),
+                SigningAlgorithm::ES256,
+            )
+            .expect("loads"),
             stored,
         )
     }

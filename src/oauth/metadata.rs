@@ -30,3 +30,33 @@ pub fn authorization_server(settings: &Settings) -> Value {
         "access_token_signing_alg_values_supported": [settings.keys.algorithm.as_str()],
     })
 }
+
+/// `/.well-known/openid-configuration` (OpenID Connect Discovery 1.0): the
+/// RFC 8414 document plus what relying parties need.
+pub fn openid_configuration(settings: &Settings) -> Value {
+    let issuer = settings.server.issuer_str();
+    let mut doc = authorization_server(settings);
+    let extra = json!({
+        "userinfo_endpoint": format!("{issuer}/oauth2/userinfo"),
+        "end_session_endpoint": format!("{issuer}/oauth2/logout"),
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": [settings.keys.id_token_algorithm.as_str()],
+        "userinfo_signing_alg_values_supported": [],
+        "claims_supported": [
+            "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp",
+            "name", "preferred_username", "email", "email_verified"
+        ],
+        "claim_types_supported": ["normal"],
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "display_values_supported": ["page"],
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "claims_parameter_supported": false,
+        "frontchannel_logout_supported": false,
+        "backchannel_logout_supported": false,
+    });
+    if let (Value::Object(doc), Value::Object(extra)) = (&mut doc, extra) {
+        doc.extend(extra);
+    }
+    doc
+}

@@ -6,12 +6,15 @@ pub mod authorize;
 pub mod clients;
 pub mod connected;
 pub mod error;
+pub mod id_token;
 pub mod introspect;
 pub mod keys;
+pub mod logout;
 pub mod metadata;
 pub mod primitives;
 pub mod revoke;
 pub mod token;
+pub mod userinfo;
 
 use std::collections::HashMap;
 
@@ -70,9 +73,11 @@ pub fn audiences_for(settings: &Settings, scope: &ScopeSet) -> Vec<String> {
         .filter(|api| api.scopes.iter().any(|s| scope.contains(s)))
         .map(|api| api.audience.clone())
         .collect();
-    if audiences.is_empty() {
+    // The issuer's own resource (userinfo) accepts tokens carrying openid.
+    if audiences.is_empty() || scope.contains("openid") {
         audiences.push(settings.default_audience());
     }
+    audiences.dedup();
     audiences
 }
 

@@ -617,5 +617,30 @@ where
     // RFC 6750 §4: "Bearer"; oxide-auth writes it in lower case.
     json.insert("token_type".to_owned(), Value::from("Bearer"));
     json.insert("scope".to_owned(), Value::from(context.scope.to_string()));
+    if context.scope.contains("openid")
+        && let Some(user_id) = &context.user_id
+    {
+        let access_token = json
+            .get("access_token")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let user =
+            users::find_by_id(conn, &crate::domain::UserId::from_stored(user_id.clone()))?
+                .ok_or_else(|| OAuthError::InvalidGrant("the user no longer exists".to_owned()))?;
+        let request = super::id_token::IdTokenRequest {
+            user: &user,
+            client_id: context.client.id.as_str(),
+            scope: &context.scope,
+            nonce: context.nonce.as_deref(),
+            auth_time: context.auth_time,
+            access_token: &access_token,
+            now: context.now,
+        };
+        let id_token = super::id_token::issue(keys, settings, &request).map_err(|e| {
+            OAuthError::Internal(anyhow::anyhow!("signing an ID token failed: {e:?}"))
+        })?;
+        json.insert("id_token".to_owned(), Value::from(id_token));
+    }
     Ok(json)
 }

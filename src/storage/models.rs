@@ -75,6 +75,7 @@ pub(super) struct ClientRow {
     pub created_at: i64,
     pub updated_at: i64,
     pub introspection_audience: Option<String>,
+    pub post_logout_redirect_uris: String,
 }
 
 impl ClientRow {
@@ -110,6 +111,12 @@ impl ClientRow {
             created_at: now,
             updated_at: now,
             introspection_audience: client.introspection_audience.clone(),
+            post_logout_redirect_uris: client
+                .post_logout_redirect_uris
+                .iter()
+                .map(|u| u.as_str())
+                .collect::<Vec<_>>()
+                .join("\n"),
         }
     }
 
@@ -144,6 +151,12 @@ impl ClientRow {
             disabled: self.disabled,
             created_at: self.created_at,
             introspection_audience: self.introspection_audience,
+            post_logout_redirect_uris: self
+                .post_logout_redirect_uris
+                .lines()
+                .filter(|l| !l.is_empty())
+                .map(|l| RedirectUri::from_stored(l.to_owned()))
+                .collect(),
         }
     }
 }

@@ -59,6 +59,7 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         introspection_audience -> Nullable<Text>,
+        post_logout_redirect_uris -> Text,
     }
 }
 

@@ -22,6 +22,7 @@ mod metadata;
 mod migrations;
 mod oauth2_client;
 mod oauth_flow;
+mod oidc;
 mod revocation;
 mod sessions;
 mod signup;

@@ -55,18 +55,47 @@ pub async fn start(
         Err(rejection) => return rejected(&state, rejection),
     };
     tracing::Span::current().record("client.id", request.client.id.as_str());
-    let Some(current) = browser.session.clone() else {
+    let fresh_sign_in_needed = match &browser.session {
+        None => true,
+        Some(current) => request.needs_fresh_sign_in(current.session.auth_time, now()),
+    };
+    if fresh_sign_in_needed {
         if request.prompt.none {
             return rejected(
                 &state,
                 Rejection::Redirect(ErrorRedirect {
                     redirect_uri: request.redirect_uri,
                     state: request.state,
-                    error: OAuthError::LoginRequired("the user is not signed in".to_owned()),
+                    error: OAuthError::LoginRequired("the user must sign in".to_owned()),
                 }),
             );
         }
-        return Ok(login_redirect(&format!("/oauth2/authorize?{query}")));
+        // Back here after signing in, without the prompt=login that sent
+        // the browser away (or it would loop).
+        let again: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+            .filter(|(key, _)| key != "prompt")
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        let return_to = format!(
+            "/oauth2/authorize?{}",
+            serde_urlencoded::to_string(&again).unwrap_or_default()
+        );
+        let mut login = vec![("return_to", return_to)];
+        if let Some(hint) = &request.login_hint {
+            login.push(("login_hint", hint.clone()));
+        }
+        if browser.session.is_some() {
+            login.push(("reauth", "1".to_owned()));
+        }
+        return Ok(see_other(&format!(
+            "/login?{}",
+            serde_urlencoded::to_string(&login).unwrap_or_default()
+        )));
+    }
+    let Some(current) = browser.session.clone() else {
+        return Err(PageError::Internal(anyhow::anyhow!(
+            "a session vanished between two lines"
+        )));
     };
     let settings = state.settings.clone();
     let keys = state.keys.get().await.map_err(key_failure)?;

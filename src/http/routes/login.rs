@@ -17,6 +17,9 @@ use crate::http::state::AppState;
 pub struct LoginQuery {
     return_to: Option<String>,
     login_hint: Option<String>,
+    /// Set when an application asked for a fresh sign-in (prompt=login,
+    /// max_age): show the form even to a signed-in browser.
+    reauth: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -38,7 +41,7 @@ pub async fn show(
     query: web::Query<LoginQuery>,
 ) -> Result<HttpResponse, PageError> {
     let return_to = query.return_to.as_deref().and_then(ReturnTo::parse);
-    if browser.session.is_some() {
+    if browser.session.is_some() && query.reauth.is_none() {
         return Ok(see_other(&return_path(return_to.as_ref(), "/account")));
     }
     let hint = query.login_hint.as_deref().map(echo).unwrap_or("");

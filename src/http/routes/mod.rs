@@ -4,6 +4,7 @@ pub mod account;
 pub mod apps;
 pub mod assets;
 pub mod authorize;
+pub mod end_session;
 pub mod health;
 pub mod introspect;
 pub mod login;
@@ -11,6 +12,7 @@ pub mod logout;
 pub mod revoke;
 pub mod signup;
 pub mod token;
+pub mod userinfo;
 pub mod wellknown;
 
 use actix_web::HttpResponse;

@@ -16,6 +16,13 @@ pub async fn authorization_server(state: web::Data<AppState>) -> HttpResponse {
         .body(state.documents.authorization_server.clone())
 }
 
+pub async fn openid_configuration(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "application/json"))
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(state.documents.openid_configuration.clone())
+}
+
 /// The public keys. Resource servers cache them for `max-age`; a new key is
 /// published before it signs (see docs/operations.md).
 pub async fn jwks(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
