@@ -48,6 +48,10 @@ pub enum Command {
     /// token born from it.
     #[command(subcommand)]
     Grant(GrantCommand),
+    /// Initial access tokens for Dynamic Client Registration
+    /// (registration.mode = "token").
+    #[command(subcommand)]
+    RegistrationToken(RegistrationTokenCommand),
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -136,7 +140,8 @@ pub enum ClientCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Issue a new secret; the old one stops working at once.
+    /// Issue a new secret; the old one keeps working for
+    /// registration.secret_rotation_overlap_secs (default 24 h).
     RotateSecret {
         id: String,
         #[arg(long)]
@@ -146,6 +151,19 @@ pub enum ClientCommand {
     Verify { id: String },
     /// Delete a client and every grant and token it holds.
     Remove { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RegistrationTokenCommand {
+    /// Mint a token; it is printed once and stored only as a hash.
+    Create {
+        /// Seconds until it expires.
+        #[arg(long, default_value_t = 86_400)]
+        expires_in: i64,
+        /// How many registrations it allows.
+        #[arg(long, default_value_t = 1)]
+        uses: i32,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -216,6 +234,20 @@ pub async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()>
         Command::User(command) => run_user(command, &settings).await,
         Command::Client(command) => run_client(command, settings).await,
         Command::Grant(command) => run_grant(command, &settings).await,
+        Command::RegistrationToken(RegistrationTokenCommand::Create { expires_in, uses }) => {
+            if expires_in <= 0 || uses <= 0 {
+                bail!("--expires-in and --uses must be positive");
+            }
+            let db = migrated(&settings).await?;
+            let token = db
+                .run(move |conn| {
+                    crate::oauth::registration::create_initial_token(conn, uses, expires_in, now())
+                })
+                .await
+                .map_err(|e| anyhow::anyhow!("no token was created: {e:?}"))?;
+            println!("{}", token.expose());
+            Ok(())
+        }
         Command::Config(ConfigCommand::Check) => {
             println!("configuration is valid");
             println!("  environment: {:?}", settings.environment);
@@ -372,6 +404,7 @@ async fn run_client(command: ClientCommand, settings: Settings) -> anyhow::Resul
                 owner_user_id: None,
                 introspection_audience: resource_server,
                 post_logout_redirect_uris,
+                ..ClientRegistration::default()
             };
             let registered = db
                 .run(move |conn| registry::register(conn, &settings, &registration, now()))
@@ -416,8 +449,9 @@ async fn run_client(command: ClientCommand, settings: Settings) -> anyhow::Resul
         ClientCommand::RotateSecret { id, json } => {
             let id = parse_id(&id)?;
             let lookup = id.clone();
+            let overlap = settings.registration.secret_rotation_overlap_secs;
             let secret = db
-                .run(move |conn| registry::rotate_secret(conn, &lookup, now()))
+                .run(move |conn| registry::rotate_secret(conn, &lookup, overlap, now()))
                 .await
                 .map_err(|e| anyhow::anyhow!("the secret was not rotated: {e}"))?
                 .ok_or_else(|| anyhow::anyhow!("no such client"))?;

@@ -26,6 +26,7 @@ pub struct Settings {
     pub sessions: SessionSettings,
     pub throttle: ThrottleSettings,
     pub tokens: TokenSettings,
+    pub registration: RegistrationSettings,
     pub keys: KeySettings,
     pub scopes: Vec<ScopeDefinition>,
     #[serde(default)]
@@ -45,6 +46,30 @@ pub struct TokenSettings {
     pub default_audience: String,
     pub access_token_revocation_revokes_grant: bool,
     pub revoked_grant_retention_secs: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrationSettings {
+    /// Dynamic Client Registration at /oauth2/register.
+    pub mode: RegistrationMode,
+    pub requests_per_ip_per_hour: u32,
+    /// Scopes self-registered clients (DCR and developer pages) may ask for.
+    pub allowed_scopes: Vec<String>,
+    /// After a secret rotation the previous secret keeps working this long.
+    pub secret_rotation_overlap_secs: i64,
+}
+
+/// `registration.mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RegistrationMode {
+    /// Anyone may register a client.
+    Open,
+    /// Registration needs an initial access token (`tessera registration-token create`).
+    Token,
+    /// /oauth2/register answers 404 and is not advertised.
+    Off,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -267,6 +292,7 @@ impl Settings {
                     .separator(ENV_SEPARATOR)
                     .list_separator(",")
                     .with_list_parse_key("server.trusted_proxies")
+                    .with_list_parse_key("registration.allowed_scopes")
                     .try_parsing(true),
             );
         }
@@ -417,6 +443,23 @@ impl Settings {
                     ),
                 ));
             }
+        }
+        if let Some(unknown) = self
+            .registration
+            .allowed_scopes
+            .iter()
+            .find(|s| !names.contains(s.as_str()))
+        {
+            return Err(invalid(
+                "registration.allowed_scopes",
+                format!("`{unknown}` is not declared under [[scopes]]"),
+            ));
+        }
+        if !(0..=30 * 86_400).contains(&self.registration.secret_rotation_overlap_secs) {
+            return Err(invalid(
+                "registration.secret_rotation_overlap_secs",
+                "must be between 0 and 30 days",
+            ));
         }
         use secrecy::ExposeSecret as _;
         let kek = self.keys.encryption_key.expose_secret();

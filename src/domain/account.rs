@@ -182,7 +182,7 @@ impl DisplayName {
 
 /// Control characters and the Unicode bidi controls (U+202A..U+202E,
 /// U+2066..U+2069), which can make text display as something else.
-pub(crate) fn is_disallowed_char(c: char) -> bool {
+pub fn is_disallowed_char(c: char) -> bool {
     c.is_control()
         || ('\u{202a}'..='\u{202e}').contains(&c)
         || ('\u{2066}'..='\u{2069}').contains(&c)

@@ -129,6 +129,15 @@ pub struct Client {
     pub introspection_audience: Option<String>,
     /// Where RP-initiated logout may return the browser (exact strings).
     pub post_logout_redirect_uris: Vec<RedirectUri>,
+    /// What the app does, for the consent and developer pages.
+    pub description: Option<String>,
+    /// The secret before the last rotation, accepted until it expires so a
+    /// deployment can roll over.
+    pub previous_secret_hash: Option<String>,
+    pub previous_secret_expires_at: Option<UnixTime>,
+    /// SHA-256 of the RFC 7592 registration access token, for clients
+    /// registered through `/oauth2/register`.
+    pub registration_token_hash: Option<String>,
 }
 
 impl Client {
@@ -138,6 +147,24 @@ impl Client {
 
     pub fn may_use(&self, grant_type: GrantType) -> bool {
         self.grant_types.contains(&grant_type)
+    }
+
+    /// Whether `digest` (SHA-256 hex of a presented secret) is this client's
+    /// secret, or its previous one within the rotation overlap. Compared in
+    /// constant time.
+    pub fn secret_matches(&self, digest: &str, now: UnixTime) -> bool {
+        let current = self
+            .secret_hash
+            .as_deref()
+            .is_some_and(|stored| super::constant_time_eq(digest, stored));
+        let previous = self
+            .previous_secret_expires_at
+            .is_some_and(|until| until > now)
+            && self
+                .previous_secret_hash
+                .as_deref()
+                .is_some_and(|stored| super::constant_time_eq(digest, stored));
+        current | previous
     }
 
     /// The registered URI that admits `requested`, if any.

@@ -10,7 +10,10 @@ mod scope;
 mod secret;
 mod time;
 
-pub use account::{DisplayName, Email, FieldError, NewAccount, Password, User, UserId, Username};
+pub use account::{
+    DisplayName, Email, FieldError, NewAccount, Password, User, UserId, Username,
+    is_disallowed_char,
+};
 pub use client::{Client, ClientId, ClientType, GrantType};
 pub use pkce::{PkceChallenge, PkceError, is_well_formed as is_well_formed_pkce_value};
 pub use redirect_uri::{RedirectUri, RedirectUriError};

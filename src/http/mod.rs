@@ -14,8 +14,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use actix_web::middleware::from_fn;
 use error::PageError;
 use routes::{
-    account, apps, assets, authorize, end_session, health, introspect, login, logout, revoke,
-    signup, token, userinfo, wellknown,
+    account, apps, assets, authorize, developer, end_session, health, introspect, login, logout,
+    register, revoke, signup, token, userinfo, wellknown,
 };
 pub use state::AppState;
 
@@ -46,6 +46,26 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
             .route(web::post().to(logout::submit)),
     )
     .route("/account", web::get().to(account::show))
+    .route("/developer/apps", web::get().to(developer::list))
+    .service(
+        web::resource("/developer/apps/new")
+            .route(web::get().to(developer::new_form))
+            .route(web::post().to(developer::create)),
+    )
+    .service(
+        web::resource("/developer/apps/{client_id}")
+            .route(web::get().to(developer::show))
+            .route(web::post().to(developer::update)),
+    )
+    .route(
+        "/developer/apps/{client_id}/rotate",
+        web::post().to(developer::rotate),
+    )
+    .service(
+        web::resource("/developer/apps/{client_id}/delete")
+            .route(web::get().to(developer::confirm_delete))
+            .route(web::post().to(developer::delete)),
+    )
     .route("/account/apps", web::get().to(apps::list))
     .route("/account/apps/revoke", web::post().to(apps::revoke))
     .route("/account/apps/scopes", web::post().to(apps::narrow))
@@ -66,6 +86,18 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
             .route(web::get().to(end_session::start))
             .route(web::post().to(end_session::confirm))
             .default_service(web::to(|| method_not_allowed("GET, POST"))),
+    )
+    .service(
+        web::resource("/oauth2/register")
+            .route(web::post().to(register::create))
+            .default_service(web::to(|| method_not_allowed("POST"))),
+    )
+    .service(
+        web::resource("/oauth2/register/{client_id}")
+            .route(web::get().to(register::read))
+            .route(web::put().to(register::update))
+            .route(web::delete().to(register::delete))
+            .default_service(web::to(|| method_not_allowed("GET, PUT, DELETE"))),
     )
     .service(
         web::resource("/oauth2/userinfo")

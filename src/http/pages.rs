@@ -171,3 +171,64 @@ pub struct EndSessionPage<'a> {
 pub struct SignedOutPage<'a> {
     pub layout: Layout<'a>,
 }
+
+/// A scope checkbox on the developer form.
+pub struct ScopeChoice {
+    pub name: String,
+    pub description: String,
+    pub checked: bool,
+}
+
+/// What the developer typed (or what is stored, when editing).
+#[derive(Default)]
+pub struct AppFormValues {
+    pub name: String,
+    pub description: String,
+    pub homepage_uri: String,
+    pub logo_uri: String,
+    pub policy_uri: String,
+    pub tos_uri: String,
+    pub kind: String,
+    pub redirect_uris: String,
+}
+
+#[derive(Template)]
+#[template(path = "developer_apps.html")]
+pub struct DeveloperAppsPage<'a> {
+    pub layout: Layout<'a>,
+    /// (client id, name, type, verified)
+    pub apps: Vec<(String, String, &'static str, bool)>,
+}
+
+#[derive(Template)]
+#[template(path = "developer_app_form.html")]
+pub struct DeveloperAppFormPage<'a> {
+    pub layout: Layout<'a>,
+    pub csrf_token: &'a str,
+    pub action: &'a str,
+    /// Set when editing an existing app.
+    pub client_id: Option<&'a str>,
+    pub confidential: bool,
+    pub values: AppFormValues,
+    pub scopes: Vec<ScopeChoice>,
+    pub errors: FieldErrors,
+}
+
+#[derive(Template)]
+#[template(path = "developer_app_secret.html")]
+pub struct DeveloperAppSecretPage<'a> {
+    pub layout: Layout<'a>,
+    pub client_id: &'a str,
+    pub client_secret: Option<&'a str>,
+    pub rotated: bool,
+    pub overlap_hours: i64,
+}
+
+#[derive(Template)]
+#[template(path = "developer_app_delete.html")]
+pub struct DeveloperAppDeletePage<'a> {
+    pub layout: Layout<'a>,
+    pub csrf_token: &'a str,
+    pub client_id: &'a str,
+    pub name: &'a str,
+}

@@ -26,6 +26,14 @@ pub struct ClientRegistration {
     pub introspection_audience: Option<String>,
     /// Where OpenID Connect logout may return the browser.
     pub post_logout_redirect_uris: Vec<String>,
+    pub description: Option<String>,
+    pub logo_uri: Option<String>,
+    pub policy_uri: Option<String>,
+    pub tos_uri: Option<String>,
+    /// Registered by a third party (developer pages, DCR): scopes are limited
+    /// to `registration.allowed_scopes`, never first-party, never a resource
+    /// server.
+    pub self_registered: bool,
 }
 
 /// A problem with the registration, naming the field.
@@ -35,8 +43,53 @@ pub enum RegistrationError {
     RedirectUri { uri: String, reason: String },
     #[error("{0}")]
     Metadata(String),
+    /// A problem with one named field (developer pages show it there).
+    #[error("{field}: {message}")]
+    Field {
+        field: &'static str,
+        message: String,
+    },
     #[error(transparent)]
     Storage(#[from] StorageError),
+}
+
+impl RegistrationError {
+    /// The form field at fault, if any.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            Self::RedirectUri { .. } => Some("redirect_uris"),
+            Self::Field { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+
+    /// RFC 7591 §3.2.2 error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::RedirectUri { .. } => "invalid_redirect_uri",
+            _ => "invalid_client_metadata",
+        }
+    }
+}
+
+/// A display URI (homepage, logo, policy, terms): absolute https, or http
+/// on loopback for development.
+fn check_display_uri(field: &'static str, value: &Option<String>) -> Result<(), RegistrationError> {
+    let Some(value) = value else { return Ok(()) };
+    let ok = value.len() <= 2000
+        && url::Url::parse(value).is_ok_and(|u| {
+            u.scheme() == "https"
+                || (u.scheme() == "http"
+                    && matches!(u.host_str(), Some("127.0.0.1" | "[::1]" | "localhost")))
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(RegistrationError::Field {
+            field,
+            message: "must be an absolute https URL".to_owned(),
+        })
+    }
 }
 
 /// A new client and its secret, which is never stored and never shown again.
@@ -53,11 +106,30 @@ pub fn validate(
 ) -> Result<Registered, RegistrationError> {
     let metadata = |m: &str| RegistrationError::Metadata(m.to_owned());
     let name = registration.name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(metadata(
-            "the name must have 1 to 100 characters and no control characters",
-        ));
+    if name.is_empty()
+        || name.chars().count() > 100
+        || name.chars().any(crate::domain::is_disallowed_char)
+    {
+        return Err(RegistrationError::Field {
+            field: "name",
+            message: "must have 1 to 100 characters and no control characters".to_owned(),
+        });
     }
+    if let Some(description) = &registration.description
+        && (description.chars().count() > 500
+            || description
+                .chars()
+                .any(|c| c.is_control() && c != '\n' && c != '\r'))
+    {
+        return Err(RegistrationError::Field {
+            field: "description",
+            message: "must have at most 500 characters".to_owned(),
+        });
+    }
+    check_display_uri("homepage_uri", &registration.homepage_uri)?;
+    check_display_uri("logo_uri", &registration.logo_uri)?;
+    check_display_uri("policy_uri", &registration.policy_uri)?;
+    check_display_uri("tos_uri", &registration.tos_uri)?;
     let redirect_uris = registration
         .redirect_uris
         .iter()
@@ -81,6 +153,16 @@ pub fn validate(
     let scopes =
         ScopeSet::parse(&registration.scopes.join(" ")).map_err(|e| metadata(&e.to_string()))?;
     let known = ScopeSet::from_tokens(settings.scopes.iter().map(|s| s.name.clone()));
+    if registration.self_registered {
+        let allowed = ScopeSet::from_tokens(settings.registration.allowed_scopes.iter().cloned());
+        let refused = scopes.difference(&allowed);
+        if !refused.is_empty() {
+            return Err(RegistrationError::Field {
+                field: "scope",
+                message: format!("self-registered apps may not ask for: {refused}"),
+            });
+        }
+    }
     let unknown = scopes.difference(&known);
     if !unknown.is_empty() {
         return Err(RegistrationError::Metadata(format!(
@@ -120,12 +202,7 @@ pub fn validate(
             "the authorization_code grant needs at least one redirect URI",
         ));
     }
-    if let Some(homepage) = &registration.homepage_uri {
-        let ok = url::Url::parse(homepage).is_ok_and(|u| matches!(u.scheme(), "https" | "http"));
-        if !ok {
-            return Err(metadata("the homepage must be an http(s) URL"));
-        }
-    }
+
     let id = ClientId::generate().map_err(|e| metadata(&e.to_string()))?;
     let secret = match client_type {
         ClientType::Confidential => {
@@ -142,18 +219,26 @@ pub fn validate(
         allowed_scopes: scopes,
         grant_types,
         homepage_uri: registration.homepage_uri.clone(),
-        logo_uri: None,
-        policy_uri: None,
-        tos_uri: None,
+        logo_uri: registration.logo_uri.clone(),
+        policy_uri: registration.policy_uri.clone(),
+        tos_uri: registration.tos_uri.clone(),
         verified: false,
-        first_party: registration.first_party,
+        first_party: registration.first_party && !registration.self_registered,
         always_issue_refresh_token: registration.always_issue_refresh_token,
         access_token_ttl_secs: None,
         owner_user_id: registration.owner_user_id.clone(),
         disabled: false,
         created_at: now,
-        introspection_audience: registration.introspection_audience.clone(),
+        introspection_audience: if registration.self_registered {
+            None
+        } else {
+            registration.introspection_audience.clone()
+        },
         post_logout_redirect_uris,
+        description: registration.description.clone(),
+        previous_secret_hash: None,
+        previous_secret_expires_at: None,
+        registration_token_hash: None,
     };
     Ok(Registered { client, secret })
 }
@@ -170,10 +255,12 @@ pub fn register(
     Ok(registered)
 }
 
-/// Issues a new secret for a confidential client; the old one stops working.
+/// Issues a new secret for a confidential client; the previous one keeps
+/// working for `overlap_secs` so a deployment can roll over.
 pub fn rotate_secret(
     conn: &mut DbConnection,
     id: &ClientId,
+    overlap_secs: i64,
     now: UnixTime,
 ) -> Result<Option<SecretToken>, RegistrationError> {
     let Some(client) = clients::find(conn, id)? else {
@@ -185,6 +272,12 @@ pub fn rotate_secret(
         ));
     }
     let secret = SecretToken::generate().map_err(|e| RegistrationError::Metadata(e.to_string()))?;
-    clients::update_secret_hash(conn, id, secret.digest().as_str(), now)?;
+    clients::rotate_secret_hash(
+        conn,
+        &client,
+        secret.digest().as_str(),
+        now + overlap_secs,
+        now,
+    )?;
     Ok(Some(secret))
 }

@@ -11,7 +11,7 @@ use crate::config::Settings;
 pub fn authorization_server(settings: &Settings) -> Value {
     let issuer = settings.server.issuer_str();
     let scopes: Vec<&str> = settings.scopes.iter().map(|s| s.name.as_str()).collect();
-    json!({
+    let mut doc = json!({
         "issuer": issuer,
         "authorization_endpoint": format!("{issuer}/oauth2/authorize"),
         "token_endpoint": format!("{issuer}/oauth2/token"),
@@ -28,7 +28,11 @@ pub fn authorization_server(settings: &Settings) -> Value {
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,
         "access_token_signing_alg_values_supported": [settings.keys.algorithm.as_str()],
-    })
+    });
+    if settings.registration.mode != crate::config::RegistrationMode::Off {
+        doc["registration_endpoint"] = json!(format!("{issuer}/oauth2/register"));
+    }
+    doc
 }
 
 /// `/.well-known/openid-configuration` (OpenID Connect Discovery 1.0): the

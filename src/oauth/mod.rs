@@ -12,6 +12,7 @@ pub mod keys;
 pub mod logout;
 pub mod metadata;
 pub mod primitives;
+pub mod registration;
 pub mod revoke;
 pub mod token;
 pub mod userinfo;

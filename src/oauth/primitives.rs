@@ -167,9 +167,9 @@ impl Registrar for PreparedRegistrar<'_> {
         }
         match (client.client_type, passphrase, &client.secret_hash) {
             (ClientType::Public, None, _) => Ok(()),
-            (ClientType::Confidential, Some(secret), Some(stored)) => {
+            (ClientType::Confidential, Some(secret), Some(_)) => {
                 let digest = TokenDigest::of(secret);
-                if crate::domain::constant_time_eq(digest.as_str(), stored) {
+                if client.secret_matches(digest.as_str(), self.context.now) {
                     Ok(())
                 } else {
                     Err(RegistrarError::Unspecified)

@@ -17,9 +17,7 @@ use super::primitives::{
 use super::{Params, audiences_for, keys::KeySet};
 use crate::auth::throttle::lock_remaining;
 use crate::config::Settings;
-use crate::domain::{
-    Client, ClientId, ClientType, GrantType, ScopeSet, TokenDigest, UnixTime, constant_time_eq,
-};
+use crate::domain::{Client, ClientId, ClientType, GrantType, ScopeSet, TokenDigest, UnixTime};
 use crate::storage::codes::{self, Consumed};
 use crate::storage::refresh_tokens;
 use crate::storage::{DbConnection, clients, grants, throttles, users};
@@ -138,9 +136,7 @@ pub fn authenticate(
     }
     let authenticated = match (client.client_type, &presented.secret, &client.secret_hash) {
         (ClientType::Public, None, _) => true,
-        (ClientType::Confidential, Some(_), Some(stored)) => {
-            constant_time_eq(digest.as_str(), stored)
-        }
+        (ClientType::Confidential, Some(_), Some(_)) => client.secret_matches(digest.as_str(), now),
         _ => false,
     };
     if !authenticated {

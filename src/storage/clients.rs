@@ -33,20 +33,78 @@ pub fn list(conn: &mut DbConnection) -> Result<Vec<Client>, StorageError> {
         .collect())
 }
 
-/// Replaces the secret digest. Returns whether the client exists.
-pub fn update_secret_hash(
+/// Replaces the secret digest, keeping the previous one valid until
+/// `previous_valid_until` (rotation overlap). Returns whether the client
+/// exists.
+pub fn rotate_secret_hash(
     conn: &mut DbConnection,
-    id: &ClientId,
+    client: &Client,
     secret_hash: &str,
+    previous_valid_until: UnixTime,
     now: UnixTime,
 ) -> Result<bool, StorageError> {
-    let updated = diesel::update(clients::table.find(id.as_str()))
+    let updated = diesel::update(clients::table.find(client.id.as_str()))
         .set((
             clients::secret_hash.eq(secret_hash),
+            clients::previous_secret_hash.eq(client.secret_hash.clone()),
+            clients::previous_secret_expires_at.eq(Some(previous_valid_until)),
             clients::updated_at.eq(now),
         ))
         .execute(conn)?;
     Ok(updated == 1)
+}
+
+/// Rewrites a client's metadata (not its id, type, secrets or flags).
+pub fn update_metadata(
+    conn: &mut DbConnection,
+    client: &Client,
+    now: UnixTime,
+) -> Result<(), StorageError> {
+    let row = ClientRow::from_client(client, now);
+    diesel::update(clients::table.find(client.id.as_str()))
+        .set((
+            clients::name.eq(row.name),
+            clients::description.eq(row.description),
+            clients::redirect_uris.eq(row.redirect_uris),
+            clients::post_logout_redirect_uris.eq(row.post_logout_redirect_uris),
+            clients::allowed_scopes.eq(row.allowed_scopes),
+            clients::grant_types.eq(row.grant_types),
+            clients::homepage_uri.eq(row.homepage_uri),
+            clients::logo_uri.eq(row.logo_uri),
+            clients::policy_uri.eq(row.policy_uri),
+            clients::tos_uri.eq(row.tos_uri),
+            clients::client_type.eq(row.client_type),
+            clients::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Stores the digest of a client's RFC 7592 registration access token.
+pub fn set_registration_token_hash(
+    conn: &mut DbConnection,
+    id: &ClientId,
+    hash: &str,
+) -> Result<(), StorageError> {
+    diesel::update(clients::table.find(id.as_str()))
+        .set(clients::registration_token_hash.eq(Some(hash)))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Clients a user registered on the developer pages, oldest first.
+pub fn list_owned(
+    conn: &mut DbConnection,
+    user_id: &crate::domain::UserId,
+) -> Result<Vec<Client>, StorageError> {
+    Ok(clients::table
+        .filter(clients::owner_user_id.eq(user_id.as_str()))
+        .order(clients::created_at.asc())
+        .select(ClientRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(ClientRow::into_client)
+        .collect())
 }
 
 /// Deletes a client; its grants, codes and refresh tokens go with it

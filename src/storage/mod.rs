@@ -10,6 +10,7 @@ pub mod keys;
 mod models;
 pub mod pending;
 pub mod refresh_tokens;
+pub mod registration_tokens;
 pub mod revoked_tokens;
 pub mod schema;
 pub mod sessions;

@@ -76,6 +76,10 @@ pub(super) struct ClientRow {
     pub updated_at: i64,
     pub introspection_audience: Option<String>,
     pub post_logout_redirect_uris: String,
+    pub description: Option<String>,
+    pub previous_secret_hash: Option<String>,
+    pub previous_secret_expires_at: Option<i64>,
+    pub registration_token_hash: Option<String>,
 }
 
 impl ClientRow {
@@ -117,6 +121,10 @@ impl ClientRow {
                 .map(|u| u.as_str())
                 .collect::<Vec<_>>()
                 .join("\n"),
+            description: client.description.clone(),
+            previous_secret_hash: client.previous_secret_hash.clone(),
+            previous_secret_expires_at: client.previous_secret_expires_at,
+            registration_token_hash: client.registration_token_hash.clone(),
         }
     }
 
@@ -157,6 +165,10 @@ impl ClientRow {
                 .filter(|l| !l.is_empty())
                 .map(|l| RedirectUri::from_stored(l.to_owned()))
                 .collect(),
+            description: self.description,
+            previous_secret_hash: self.previous_secret_hash,
+            previous_secret_expires_at: self.previous_secret_expires_at,
+            registration_token_hash: self.registration_token_hash,
         }
     }
 }

@@ -60,6 +60,19 @@ diesel::table! {
         updated_at -> BigInt,
         introspection_audience -> Nullable<Text>,
         post_logout_redirect_uris -> Text,
+        description -> Nullable<Text>,
+        previous_secret_hash -> Nullable<Text>,
+        previous_secret_expires_at -> Nullable<BigInt>,
+        registration_token_hash -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    registration_tokens (token_hash) {
+        token_hash -> Text,
+        uses_left -> Integer,
+        expires_at -> BigInt,
+        created_at -> BigInt,
     }
 }
 

@@ -23,6 +23,7 @@ mod migrations;
 mod oauth2_client;
 mod oauth_flow;
 mod oidc;
+mod registration;
 mod revocation;
 mod sessions;
 mod signup;
