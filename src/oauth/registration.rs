@@ -125,9 +125,10 @@ fn to_registration(metadata: &ClientMetadata) -> Result<ClientRegistration, DcrE
     })
 }
 
-/// The client's metadata as RFC 7591 §3.2.1 returns it.
+/// The client's metadata as RFC 7591 §3.2.1 returns it (absent members
+/// omitted rather than null).
 pub fn client_document(settings: &Settings, client: &Client) -> Value {
-    json!({
+    let mut document = json!({
         "client_id": client.id.as_str(),
         "client_id_issued_at": client.created_at,
         "client_name": client.name,
@@ -142,7 +143,11 @@ pub fn client_document(settings: &Settings, client: &Client) -> Value {
         "policy_uri": client.policy_uri,
         "tos_uri": client.tos_uri,
         "registration_client_uri": format!("{}/oauth2/register/{}", settings.server.issuer_str(), client.id),
-    })
+    });
+    if let Value::Object(members) = &mut document {
+        members.retain(|_, value| !value.is_null());
+    }
+    document
 }
 
 /// `POST /oauth2/register`: checks the mode, the initial access token and
