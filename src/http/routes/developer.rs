@@ -148,6 +148,63 @@ async fn owned_app(
         .ok_or(PageError::NotFound)
 }
 
+/// The common start of the owner-only posts: a signed-in owner, their app,
+/// the parsed form with a valid CSRF token. `None`: not signed in.
+async fn owned_post(
+    req: &HttpRequest,
+    state: &AppState,
+    browser: &Browser,
+    raw_id: &str,
+    body: &[u8],
+) -> Result<Option<(CurrentSession, Client, PostedForm)>, PageError> {
+    let Some(current) = browser.session.clone() else {
+        return Ok(None);
+    };
+    let client = owned_app(state, &current, raw_id).await?;
+    let form = parse(body)?;
+    browser.verify_form(
+        req,
+        form.params.get("csrf_token").unwrap_or(""),
+        &state.settings.server.origin(),
+    )?;
+    Ok(Some((current, client, form)))
+}
+
+/// The register/edit form; `client` is set when editing.
+#[expect(clippy::too_many_arguments, reason = "everything the one form shows")]
+fn form_page(
+    state: &AppState,
+    browser: &mut Browser,
+    current: &CurrentSession,
+    client: Option<&Client>,
+    values: AppFormValues,
+    checked: &[String],
+    errors: Vec<FieldError>,
+    status: StatusCode,
+) -> Result<HttpResponse, PageError> {
+    let csrf = browser.csrf_token()?;
+    let action = client.map_or_else(
+        || "/developer/apps/new".to_owned(),
+        |c| format!("/developer/apps/{}", c.id),
+    );
+    let title = if client.is_some() {
+        "Your app"
+    } else {
+        "Register an app"
+    };
+    let page = DeveloperAppFormPage {
+        layout: layout(title, current, &csrf),
+        csrf_token: &csrf,
+        action: &action,
+        client_id: client.map(|c| c.id.as_str()),
+        confidential: client.is_none_or(Client::is_confidential),
+        values,
+        scopes: scope_choices(state, checked),
+        errors: FieldErrors(errors),
+    };
+    Ok(browser.finish(render(status, &page)))
+}
+
 #[tracing::instrument(skip_all)]
 pub async fn list(
     state: web::Data<AppState>,
@@ -187,18 +244,16 @@ pub async fn new_form(
     let Some(current) = browser.session.clone() else {
         return Ok(login_redirect("/developer/apps/new"));
     };
-    let csrf = browser.csrf_token()?;
-    let page = DeveloperAppFormPage {
-        layout: layout("Register an app", &current, &csrf),
-        csrf_token: &csrf,
-        action: "/developer/apps/new",
-        client_id: None,
-        confidential: true,
-        values: AppFormValues::default(),
-        scopes: scope_choices(&state, &["openid".to_owned()]),
-        errors: FieldErrors::none(),
-    };
-    Ok(browser.finish(render(StatusCode::OK, &page)))
+    form_page(
+        &state,
+        &mut browser,
+        &current,
+        None,
+        AppFormValues::default(),
+        &["openid".to_owned()],
+        Vec::new(),
+        StatusCode::OK,
+    )
 }
 
 /// Creates the app; nothing is stored when a field is wrong. The secret is
@@ -242,19 +297,16 @@ pub async fn create(
             Ok(browser.finish(render(StatusCode::OK, &page)))
         }
         Err(RegistrationError::Storage(error)) => Err(error.into()),
-        Err(error) => {
-            let page = DeveloperAppFormPage {
-                layout: layout("Register an app", &current, &csrf),
-                csrf_token: &csrf,
-                action: "/developer/apps/new",
-                client_id: None,
-                confidential: true,
-                values: form.values(),
-                scopes: scope_choices(&state, &form.scopes),
-                errors: FieldErrors(field_errors(&error)),
-            };
-            Ok(browser.finish(render(StatusCode::BAD_REQUEST, &page)))
-        }
+        Err(error) => form_page(
+            &state,
+            &mut browser,
+            &current,
+            None,
+            form.values(),
+            &form.scopes,
+            field_errors(&error),
+            StatusCode::BAD_REQUEST,
+        ),
     }
 }
 
@@ -268,34 +320,32 @@ pub async fn show(
         return Ok(login_redirect("/developer/apps"));
     };
     let client = owned_app(&state, &current, &path).await?;
-    let csrf = browser.csrf_token()?;
-    let action = format!("/developer/apps/{}", client.id);
     let checked: Vec<String> = client.allowed_scopes.iter().map(str::to_owned).collect();
-    let page = DeveloperAppFormPage {
-        layout: layout("Your app", &current, &csrf),
-        csrf_token: &csrf,
-        action: &action,
-        client_id: Some(client.id.as_str()),
-        confidential: client.is_confidential(),
-        values: AppFormValues {
-            name: client.name.clone(),
-            description: client.description.clone().unwrap_or_default(),
-            homepage_uri: client.homepage_uri.clone().unwrap_or_default(),
-            logo_uri: client.logo_uri.clone().unwrap_or_default(),
-            policy_uri: client.policy_uri.clone().unwrap_or_default(),
-            tos_uri: client.tos_uri.clone().unwrap_or_default(),
-            kind: String::new(),
-            redirect_uris: client
-                .redirect_uris
-                .iter()
-                .map(|u| u.as_str())
-                .collect::<Vec<_>>()
-                .join("\n"),
-        },
-        scopes: scope_choices(&state, &checked),
-        errors: FieldErrors::none(),
+    let values = AppFormValues {
+        name: client.name.clone(),
+        description: client.description.clone().unwrap_or_default(),
+        homepage_uri: client.homepage_uri.clone().unwrap_or_default(),
+        logo_uri: client.logo_uri.clone().unwrap_or_default(),
+        policy_uri: client.policy_uri.clone().unwrap_or_default(),
+        tos_uri: client.tos_uri.clone().unwrap_or_default(),
+        kind: String::new(),
+        redirect_uris: client
+            .redirect_uris
+            .iter()
+            .map(|u| u.as_str())
+            .collect::<Vec<_>>()
+            .join("\n"),
     };
-    Ok(browser.finish(render(StatusCode::OK, &page)))
+    form_page(
+        &state,
+        &mut browser,
+        &current,
+        Some(&client),
+        values,
+        &checked,
+        Vec::new(),
+        StatusCode::OK,
+    )
 }
 
 /// Saves edited metadata (the type and secret stay).
@@ -307,16 +357,10 @@ pub async fn update(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, PageError> {
-    let Some(current) = browser.session.clone() else {
+    let Some((current, client, form)) = owned_post(&req, &state, &browser, &path, &body).await?
+    else {
         return Ok(login_redirect("/developer/apps"));
     };
-    let client = owned_app(&state, &current, &path).await?;
-    let form = parse(&body)?;
-    browser.verify_form(
-        &req,
-        form.params.get("csrf_token").unwrap_or(""),
-        &state.settings.server.origin(),
-    )?;
     let mut registration = form.registration(current.user().id.as_str());
     registration.public = !client.is_confidential();
     let settings = state.settings.clone();
@@ -339,21 +383,16 @@ pub async fn update(
         .await?;
     match outcome {
         Ok(()) => Ok(see_other(&format!("/developer/apps/{}", client.id))),
-        Err(error) => {
-            let csrf = browser.csrf_token()?;
-            let action = format!("/developer/apps/{}", client.id);
-            let page = DeveloperAppFormPage {
-                layout: layout("Your app", &current, &csrf),
-                csrf_token: &csrf,
-                action: &action,
-                client_id: Some(client.id.as_str()),
-                confidential: client.is_confidential(),
-                values: form.values(),
-                scopes: scope_choices(&state, &form.scopes),
-                errors: FieldErrors(field_errors(&error)),
-            };
-            Ok(browser.finish(render(StatusCode::BAD_REQUEST, &page)))
-        }
+        Err(error) => form_page(
+            &state,
+            &mut browser,
+            &current,
+            Some(&client),
+            form.values(),
+            &form.scopes,
+            field_errors(&error),
+            StatusCode::BAD_REQUEST,
+        ),
     }
 }
 
@@ -367,16 +406,10 @@ pub async fn rotate(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, PageError> {
-    let Some(current) = browser.session.clone() else {
+    let Some((current, client, _form)) = owned_post(&req, &state, &browser, &path, &body).await?
+    else {
         return Ok(login_redirect("/developer/apps"));
     };
-    let client = owned_app(&state, &current, &path).await?;
-    let form = parse(&body)?;
-    browser.verify_form(
-        &req,
-        form.params.get("csrf_token").unwrap_or(""),
-        &state.settings.server.origin(),
-    )?;
     let overlap = state.settings.registration.secret_rotation_overlap_secs;
     let id = client.id.clone();
     let secret = state
@@ -426,16 +459,10 @@ pub async fn delete(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, PageError> {
-    let Some(current) = browser.session.clone() else {
+    let Some((current, client, _form)) = owned_post(&req, &state, &browser, &path, &body).await?
+    else {
         return Ok(login_redirect("/developer/apps"));
     };
-    let client = owned_app(&state, &current, &path).await?;
-    let form = parse(&body)?;
-    browser.verify_form(
-        &req,
-        form.params.get("csrf_token").unwrap_or(""),
-        &state.settings.server.origin(),
-    )?;
     let id = client.id.clone();
     state
         .db
