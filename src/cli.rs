@@ -57,6 +57,21 @@ pub enum Command {
     Config(ConfigCommand),
     /// Delete expired sessions and stale throttle counters now.
     Prune,
+    /// Measurements for the benchmark (bench/load.sh).
+    #[command(subcommand, hide = true)]
+    Diagnose(DiagnoseCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DiagnoseCommand {
+    /// Prints how many access tokens one core signs per second with a fresh
+    /// in-memory key of ALGORITHM: the ceiling of the token endpoint.
+    SignRate {
+        #[arg(long, default_value = "ES256")]
+        algorithm: String,
+        #[arg(long, default_value_t = 2)]
+        seconds: u64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -262,6 +277,32 @@ pub async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()>
                     "off"
                 }
             );
+            Ok(())
+        }
+        Command::Diagnose(DiagnoseCommand::SignRate { algorithm, seconds }) => {
+            let algorithm = crate::config::SigningAlgorithm::parse(&algorithm)
+                .ok_or_else(|| anyhow::anyhow!("unknown algorithm `{algorithm}`"))?;
+            let keys = crate::oauth::keys::KeySet::ephemeral(&[algorithm])?;
+            let at = now();
+            let claims = crate::oauth::keys::AccessClaims {
+                iss: settings.server.issuer_str().to_owned(),
+                sub: "diagnose".to_owned(),
+                aud: crate::oauth::keys::Audience::One("diagnose".to_owned()),
+                client_id: "diagnose".to_owned(),
+                scope: "profile".to_owned(),
+                jti: "diagnose".to_owned(),
+                iat: at,
+                nbf: at,
+                exp: at + 600,
+                gid: "diagnose".to_owned(),
+            };
+            let started = std::time::Instant::now();
+            let mut signed = 0_u64;
+            while started.elapsed().as_secs() < seconds {
+                keys.sign_access_token(&claims)?;
+                signed += 1;
+            }
+            println!("{:.0}", signed as f64 / started.elapsed().as_secs_f64());
             Ok(())
         }
         Command::Prune => {

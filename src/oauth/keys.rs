@@ -185,6 +185,29 @@ impl KeySet {
         Self::from_stored(&stored, &kek, settings.algorithm)
     }
 
+    /// A key set with fresh keys of `algorithms` that exists only in memory
+    /// (encrypted under a random key-encryption key), for benchmarks and
+    /// tools. tessera itself always loads its keys from the database.
+    pub fn ephemeral(algorithms: &[SigningAlgorithm]) -> Result<Self, KeyError> {
+        let mut kek_bytes = [0u8; 32];
+        SystemRandom::new()
+            .fill(&mut kek_bytes)
+            .map_err(|_| KeyError::Crypto("no randomness".to_owned()))?;
+        let kek = LessSafeKey::new(
+            UnboundKey::new(&AES_256_GCM, &kek_bytes)
+                .map_err(|_| KeyError::Crypto("bad key".to_owned()))?,
+        );
+        let stored = algorithms
+            .iter()
+            .map(|algorithm| generate(*algorithm, &kek, crate::domain::now()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let first = algorithms
+            .first()
+            .copied()
+            .unwrap_or(SigningAlgorithm::ES256);
+        Self::from_stored(&stored, &kek, first)
+    }
+
     fn from_stored(
         stored: &[StoredKey],
         kek: &LessSafeKey,
