@@ -63,7 +63,7 @@ pub fn introspect(
     now: UnixTime,
 ) -> Result<Value, StorageError> {
     if token.matches('.').count() == 2 {
-        return introspect_access_token(conn, settings, keys, caller, token);
+        return introspect_access_token(conn, settings, keys, caller, token, now);
     }
     introspect_refresh_token(conn, caller, token, now)
 }
@@ -74,9 +74,12 @@ fn introspect_access_token(
     keys: &KeySet,
     caller: &Client,
     token: &str,
+    now: UnixTime,
 ) -> Result<Value, StorageError> {
     let issuer = settings.server.issuer_str();
-    let Ok(claims) = keys.verify_access_token(token, issuer, settings.tokens.leeway_secs) else {
+    let Ok(claims) =
+        keys.verify_access_token_cached(token, issuer, settings.tokens.leeway_secs, now)
+    else {
         return Ok(inactive());
     };
     if !may_see(caller, &claims.client_id, &claims.aud) {

@@ -110,7 +110,14 @@ pub struct KeySet {
     /// The key that signs access tokens.
     signer: Arc<SigningKey>,
     jwks: Arc<str>,
+    /// Recently verified access tokens by SHA-256, so repeated introspection
+    /// skips the signature check. Only the signature result is cached; the
+    /// revocation state is read on every call.
+    verified: std::sync::Mutex<HashMap<[u8; 32], AccessClaims>>,
 }
+
+/// Most verified tokens remembered; past it the cache starts over.
+const VERIFIED_CACHE_CAPACITY: usize = 50_000;
 
 /// The key set, loaded on first use: a server started before its database
 /// was migrated (`database.auto_migrate = false`) loads its keys once the
@@ -157,6 +164,8 @@ pub enum TokenRejected {
     Header,
     #[error("the signature or a claim did not verify")]
     Invalid(#[source] jsonwebtoken::errors::Error),
+    #[error("the token has expired or is not valid yet")]
+    Expired,
 }
 
 impl KeySet {
@@ -244,6 +253,7 @@ impl KeySet {
             signers,
             signer,
             jwks,
+            verified: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
@@ -316,6 +326,40 @@ impl KeySet {
         jsonwebtoken::decode::<serde_json::Value>(token, &key.decoding, &validation)
             .ok()
             .map(|data| data.claims)
+    }
+
+    /// `verify_access_token` with a bounded cache of tokens that verified
+    /// before: a hit still checks `exp` and `nbf` against `now`, so a cached
+    /// token never outlives its lifetime. Tokens that fail are not cached.
+    pub fn verify_access_token_cached(
+        &self,
+        token: &str,
+        issuer: &str,
+        leeway_secs: u64,
+        now: UnixTime,
+    ) -> Result<AccessClaims, TokenRejected> {
+        use sha2::Digest as _;
+        let digest: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+        let leeway = i64::try_from(leeway_secs).unwrap_or(0);
+        if let Some(claims) = self
+            .verified
+            .lock()
+            .ok()
+            .and_then(|cache| cache.get(&digest).cloned())
+        {
+            if claims.exp + leeway > now && claims.nbf - leeway <= now {
+                return Ok(claims);
+            }
+            return Err(TokenRejected::Expired);
+        }
+        let claims = self.verify_access_token(token, issuer, leeway_secs)?;
+        if let Ok(mut cache) = self.verified.lock() {
+            if cache.len() >= VERIFIED_CACHE_CAPACITY {
+                cache.clear();
+            }
+            cache.insert(digest, claims.clone());
+        }
+        Ok(claims)
     }
 
     /// Verifies an access token: the header must name one of tessera's own
@@ -830,5 +874,26 @@ mod tests {
         let id_token =
             jsonwebtoken::encode(&header, &claims(now), &set.signer.encoding).expect("signs");
         assert!(set.verify_access_token(&id_token, ISS, 5).is_err(), "typ");
+    }
+
+    #[test]
+    fn cached_verification_still_honours_expiry() {
+        let (set, _) = es256_set();
+        let now = crate::domain::now();
+        let token = set.sign_access_token(&claims(now)).expect("signs");
+        assert!(set.verify_access_token_cached(&token, ISS, 5, now).is_ok());
+        assert!(
+            set.verify_access_token_cached(&token, ISS, 5, now).is_ok(),
+            "a hit"
+        );
+        assert!(
+            set.verify_access_token_cached(&token, ISS, 5, now + 700)
+                .is_err(),
+            "a cached token expires with its exp"
+        );
+        assert!(
+            set.verify_access_token_cached("garbage", ISS, 5, now)
+                .is_err()
+        );
     }
 }
