@@ -9,7 +9,7 @@ use oxide_auth::endpoint::AuthorizationFlow;
 
 use super::error::OAuthError;
 use super::primitives::{FlowContext, FlowEndpoint, FlowRequest, PreparedRegistrar, Store};
-use super::{Params, audiences_for, keys::KeySet};
+use super::{Params, keys::KeySet};
 use crate::config::Settings;
 use crate::domain::{
     Client, ClientId, ClientType, GrantType, PkceChallenge, ScopeSet, SecretToken, UnixTime, UserId,
@@ -39,6 +39,8 @@ pub struct AuthorizationRequest {
     pub max_age: Option<i64>,
     /// OIDC `login_hint`: pre-fills the username on the sign-in page.
     pub login_hint: Option<String>,
+    /// RFC 8707 resource indicators: the audiences the tokens are for.
+    pub resource: Vec<String>,
 }
 
 impl AuthorizationRequest {
@@ -279,6 +281,9 @@ pub fn validate(
         .get("login_hint")
         .filter(|hint| hint.len() <= 256 && is_vschar_text(hint))
         .map(str::to_owned);
+    let resource = params.all("resource").to_vec();
+    super::resolve_audience(settings, &scope, &resource, &[])
+        .map_err(|error| redirect(error, true))?;
     Ok(AuthorizationRequest {
         client,
         redirect_uri,
@@ -290,6 +295,7 @@ pub fn validate(
         prompt,
         max_age,
         login_hint,
+        resource,
     })
 }
 
@@ -410,6 +416,7 @@ pub fn decide(
         nonce: request.nonce.clone(),
         auth_time,
         expires_at: now + PENDING_TTL_SECS,
+        resource: request.resource.clone(),
     };
     pending::insert(conn, &pending_id.digest(), &parked, now)?;
     let new_scopes = if request.prompt.consent {
@@ -467,6 +474,7 @@ pub fn answer(
         prompt: Prompt::default(),
         max_age: None,
         login_hint: None,
+        resource: parked.resource,
     };
     match answer {
         ConsentAnswer::Deny => {
@@ -584,7 +592,9 @@ fn issue_code(
         presented_refresh: None,
         issue_refresh_token: false,
         refresh_absolute_expires_at: now,
-        audience: audiences_for(settings, scope),
+        audience: super::resolve_audience(settings, scope, &request.resource, &[])
+            .map_err(Rejection::Failed)?,
+        resource: request.resource.clone(),
         now,
     };
     let mut query = HashMap::from([

@@ -21,6 +21,8 @@ pub enum OAuthError {
     UnsupportedResponseType(String),
     #[error("invalid_scope: {0}")]
     InvalidScope(String),
+    #[error("invalid_target: {0}")]
+    InvalidTarget(String),
     #[error("access_denied: {0}")]
     AccessDenied(String),
     #[error("login_required: {0}")]
@@ -62,6 +64,7 @@ impl OAuthError {
             Self::UnsupportedGrantType(_) => "unsupported_grant_type",
             Self::UnsupportedResponseType(_) => "unsupported_response_type",
             Self::InvalidScope(_) => "invalid_scope",
+            Self::InvalidTarget(_) => "invalid_target",
             Self::AccessDenied(_) => "access_denied",
             Self::LoginRequired(_) => "login_required",
             Self::ConsentRequired(_) => "consent_required",
@@ -83,6 +86,7 @@ impl OAuthError {
             | Self::UnsupportedGrantType(d)
             | Self::UnsupportedResponseType(d)
             | Self::InvalidScope(d)
+            | Self::InvalidTarget(d)
             | Self::AccessDenied(d)
             | Self::LoginRequired(d)
             | Self::ConsentRequired(d) => d.as_str(),

@@ -29,7 +29,12 @@ use crate::domain::ScopeSet;
 pub struct Params {
     values: HashMap<String, String>,
     counts: HashMap<String, usize>,
+    /// Every non-empty value of the parameters that may repeat.
+    repeatable: HashMap<String, Vec<String>>,
 }
+
+/// Parameters a request may carry more than once: RFC 8707 `resource`.
+const REPEATABLE: [&str; 1] = ["resource"];
 
 impl Params {
     /// Parses `application/x-www-form-urlencoded` text.
@@ -38,6 +43,13 @@ impl Params {
         for (key, value) in url::form_urlencoded::parse(raw.as_bytes()) {
             *params.counts.entry(key.to_string()).or_default() += 1;
             if !value.is_empty() {
+                if REPEATABLE.contains(&key.as_ref()) {
+                    params
+                        .repeatable
+                        .entry(key.to_string())
+                        .or_default()
+                        .push(value.to_string());
+                }
                 params.values.insert(key.into_owned(), value.into_owned());
             }
         }
@@ -56,13 +68,51 @@ impl Params {
         self.counts.get(key).is_some_and(|count| *count > 1)
     }
 
-    /// Some repeated parameter, if any.
+    /// Some repeated parameter that must not repeat, if any.
     pub fn repeated_key(&self) -> Option<&str> {
         self.counts
             .iter()
-            .find(|(_, count)| **count > 1)
+            .find(|(key, count)| **count > 1 && !REPEATABLE.contains(&key.as_str()))
             .map(|(key, _)| key.as_str())
     }
+
+    /// Every value of a repeatable parameter (RFC 8707 `resource`).
+    pub fn all(&self, key: &str) -> &[String] {
+        self.repeatable.get(key).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// The `aud` of access tokens: the RFC 8707 resources the client asked for
+/// (each a configured API, or the default audience, and within `allowed`
+/// when an earlier request narrowed them), or else the APIs owning the
+/// scopes. An unknown resource is `invalid_target`.
+pub fn resolve_audience(
+    settings: &Settings,
+    scope: &ScopeSet,
+    requested: &[String],
+    allowed: &[String],
+) -> Result<Vec<String>, error::OAuthError> {
+    if requested.is_empty() {
+        if !allowed.is_empty() {
+            return Ok(allowed.to_vec());
+        }
+        return Ok(audiences_for(settings, scope));
+    }
+    let default = settings.default_audience();
+    for resource in requested {
+        let known =
+            *resource == default || settings.apis.iter().any(|api| &api.audience == resource);
+        let permitted = allowed.is_empty() || allowed.contains(resource);
+        if !known || !permitted {
+            return Err(error::OAuthError::InvalidTarget(
+                "the resource is not an API this server issues tokens for".to_owned(),
+            ));
+        }
+    }
+    let mut audiences = requested.to_vec();
+    audiences.sort();
+    audiences.dedup();
+    Ok(audiences)
 }
 
 /// The `aud` of access tokens for `scope`: the configured APIs owning any of

@@ -120,6 +120,8 @@ pub struct FlowContext {
     /// When the refresh-token family dies whatever happens.
     pub refresh_absolute_expires_at: UnixTime,
     pub audience: Vec<String>,
+    /// RFC 8707 resources named at authorization, stored with the code.
+    pub resource: Vec<String>,
     pub now: UnixTime,
 }
 
@@ -279,6 +281,7 @@ impl Authorizer for Store<'_> {
             nonce: context.nonce.clone(),
             auth_time: context.auth_time,
             expires_at: context.now + self.settings.tokens.authorization_code_ttl_secs,
+            resource: context.resource.clone(),
         };
         codes::insert(self.conn, &code.digest(), &record, context.now).map_err(|error| {
             tracing::error!(error = ?error, "storing an authorization code failed");

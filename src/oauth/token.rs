@@ -14,7 +14,7 @@ use super::error::OAuthError;
 use super::primitives::{
     FlowContext, FlowEndpoint, FlowFailure, FlowRequest, PreparedRegistrar, Store, oxide_grant,
 };
-use super::{Params, audiences_for, keys::KeySet};
+use super::{Params, keys::KeySet};
 use crate::auth::throttle::lock_remaining;
 use crate::config::Settings;
 use crate::domain::{Client, ClientId, ClientType, GrantType, ScopeSet, TokenDigest, UnixTime};
@@ -306,7 +306,13 @@ fn exchange_code(
         presented_refresh: None,
         issue_refresh_token,
         refresh_absolute_expires_at: now + settings.tokens.refresh_token_absolute_ttl_secs,
-        audience: audiences_for(settings, &record.scope),
+        audience: super::resolve_audience(
+            settings,
+            &record.scope,
+            params.all("resource"),
+            &record.resource,
+        )?,
+        resource: Vec::new(),
         now,
         client,
     };
@@ -433,7 +439,8 @@ fn refresh(
         presented_refresh: None,
         issue_refresh_token: true,
         refresh_absolute_expires_at: record.absolute_expires_at,
-        audience: audiences_for(settings, &scope),
+        audience: super::resolve_audience(settings, &scope, params.all("resource"), &[])?,
+        resource: Vec::new(),
         now,
         client,
     };
@@ -537,7 +544,8 @@ fn client_credentials(
         presented_refresh: None,
         issue_refresh_token: false,
         refresh_absolute_expires_at: now,
-        audience: audiences_for(settings, &scope),
+        audience: super::resolve_audience(settings, &scope, params.all("resource"), &[])?,
+        resource: Vec::new(),
         now,
         client,
     };

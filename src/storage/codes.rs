@@ -23,6 +23,8 @@ pub struct CodeRecord {
     pub nonce: Option<String>,
     pub auth_time: UnixTime,
     pub expires_at: UnixTime,
+    /// RFC 8707 resources the authorization request named.
+    pub resource: Vec<String>,
 }
 
 impl From<CodeRow> for CodeRecord {
@@ -38,6 +40,7 @@ impl From<CodeRow> for CodeRecord {
             nonce: row.nonce,
             auth_time: row.auth_time,
             expires_at: row.expires_at,
+            resource: split_resources(row.resource.as_deref()),
         }
     }
 }
@@ -65,6 +68,7 @@ pub fn insert(
         created_at: now,
         expires_at: record.expires_at,
         consumed_at: None,
+        resource: join_resources(&record.resource),
     };
     diesel::insert_into(codes::table)
         .values(&row)
@@ -137,4 +141,18 @@ pub fn delete_expired(
         .limit(batch)
         .load(conn)?;
     Ok(diesel::delete(codes::table.filter(codes::code_hash.eq_any(hashes))).execute(conn)?)
+}
+
+/// Resources are URIs without spaces: stored space-separated.
+pub(super) fn split_resources(stored: Option<&str>) -> Vec<String> {
+    stored
+        .unwrap_or("")
+        .split(' ')
+        .filter(|r| !r.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+pub(super) fn join_resources(resources: &[String]) -> Option<String> {
+    (!resources.is_empty()).then(|| resources.join(" "))
 }

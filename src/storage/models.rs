@@ -202,6 +202,7 @@ pub(super) struct CodeRow {
     pub created_at: i64,
     pub expires_at: i64,
     pub consumed_at: Option<i64>,
+    pub resource: Option<String>,
 }
 
 #[derive(Queryable, Selectable, Insertable, Debug, Clone)]
@@ -219,6 +220,7 @@ pub(super) struct PendingRow {
     pub auth_time: i64,
     pub created_at: i64,
     pub expires_at: i64,
+    pub resource: Option<String>,
 }
 
 #[derive(Queryable, Selectable, Insertable, Debug, Clone)]

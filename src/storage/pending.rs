@@ -20,6 +20,7 @@ pub struct PendingAuthorization {
     pub nonce: Option<String>,
     pub auth_time: UnixTime,
     pub expires_at: UnixTime,
+    pub resource: Vec<String>,
 }
 
 pub fn insert(
@@ -44,6 +45,7 @@ pub fn insert(
         auth_time: request.auth_time,
         created_at: now,
         expires_at: request.expires_at,
+        resource: super::codes::join_resources(&request.resource),
     };
     diesel::insert_into(pending::table)
         .values(&row)
@@ -77,6 +79,7 @@ pub fn take(
             nonce: row.nonce,
             auth_time: row.auth_time,
             expires_at: row.expires_at,
+            resource: super::codes::split_resources(row.resource.as_deref()),
         }))
     })
 }

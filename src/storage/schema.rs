@@ -113,6 +113,7 @@ diesel::table! {
         created_at -> BigInt,
         expires_at -> BigInt,
         consumed_at -> Nullable<BigInt>,
+        resource -> Nullable<Text>,
     }
 }
 
@@ -155,6 +156,7 @@ diesel::table! {
         auth_time -> BigInt,
         created_at -> BigInt,
         expires_at -> BigInt,
+        resource -> Nullable<Text>,
     }
 }
 

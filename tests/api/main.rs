@@ -24,6 +24,7 @@ mod oauth2_client;
 mod oauth_flow;
 mod oidc;
 mod registration;
+mod resource;
 mod revocation;
 mod sessions;
 mod signup;
