@@ -138,6 +138,7 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     pub trusted_proxies: Vec<IpAddr>,
     pub shutdown_timeout_secs: u64,
+    pub shutdown_drain_secs: u64,
 }
 
 impl ServerSettings {

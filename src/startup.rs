@@ -25,6 +25,7 @@ pub struct Application {
     server: Server,
     db: Db,
     settings: Arc<Settings>,
+    shutting_down: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Application {
@@ -67,7 +68,9 @@ impl Application {
             authorization_server: metadata::authorization_server(&settings).to_string(),
             openid_configuration: metadata::openid_configuration(&settings).to_string(),
         });
+        let shutting_down = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let state = AppState {
+            shutting_down: shutting_down.clone(),
             settings: settings.clone(),
             db: db.clone(),
             accounts,
@@ -85,6 +88,7 @@ impl Application {
             server,
             db,
             settings,
+            shutting_down,
         })
     }
 
@@ -92,12 +96,21 @@ impl Application {
         self.port
     }
 
-    /// Serves until SIGTERM/SIGINT (graceful: in-flight requests finish
-    /// within `server.shutdown_timeout_secs`) or until the server is stopped.
+    /// Serves until SIGTERM/SIGINT or until the server is stopped. On a
+    /// signal, `/health/ready` turns 503 at once so load balancers stop
+    /// sending traffic; after `server.shutdown_drain_secs` the server stops
+    /// accepting connections and in-flight requests get
+    /// `server.shutdown_timeout_secs` to finish.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let pruner = tokio::spawn(prune_periodically(self.db, self.settings));
+        let pruner = tokio::spawn(prune_periodically(self.db, self.settings.clone()));
+        let signals = tokio::spawn(stop_on_signal(
+            self.server.handle(),
+            self.shutting_down.clone(),
+            self.settings.server.shutdown_drain_secs,
+        ));
         let outcome = self.server.await;
         pruner.abort();
+        signals.abort();
         outcome
     }
 }
@@ -116,12 +129,50 @@ fn build_server(listener: TcpListener, state: AppState) -> anyhow::Result<Server
             .configure(|cfg| http::configure(cfg, max_body))
     })
     .shutdown_timeout(settings.server.shutdown_timeout_secs)
+    // tessera handles the signals itself, to turn not-ready before stopping.
+    .disable_signals()
     .listen(listener)
     .context("listening")?;
     if settings.server.workers > 0 {
         server = server.workers(settings.server.workers);
     }
     Ok(server.run())
+}
+
+async fn stop_on_signal(
+    handle: actix_web::dev::ServerHandle,
+    shutting_down: Arc<std::sync::atomic::AtomicBool>,
+    drain_secs: u64,
+) {
+    wait_for_signal().await;
+    tracing::info!(drain_secs, "shutdown requested: readiness is now 503");
+    shutting_down.store(true, std::sync::atomic::Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(drain_secs)).await;
+    handle.stop(true).await;
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() {
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 async fn prune_periodically(db: Db, settings: Arc<Settings>) {

@@ -10,6 +10,8 @@ use crate::storage::Db;
 /// Shared by every worker; cloning is cheap.
 #[derive(Clone)]
 pub struct AppState {
+    /// Set on SIGTERM: readiness answers 503 while requests drain.
+    pub shutting_down: Arc<std::sync::atomic::AtomicBool>,
     pub settings: Arc<Settings>,
     pub db: Db,
     pub accounts: Accounts,

@@ -129,6 +129,7 @@ pub fn test_settings() -> (Settings, tempfile::TempDir, Option<PostgresDatabase>
     settings.server.workers = 2;
     settings.database.max_connections = 16;
     settings.server.shutdown_timeout_secs = 1;
+    settings.server.shutdown_drain_secs = 0;
     (settings, dir, postgres)
 }
 

@@ -101,3 +101,50 @@ async fn nothing_secret_reaches_the_logs_even_at_trace_level() {
         assert!(!log.contains(secret), "the {what} appears in the logs");
     }
 }
+
+// Graceful shutdown: readiness turns 503 first, then the process exits 0.
+#[tokio::test]
+async fn sigterm_turns_readiness_off_then_exits_cleanly() {
+    let (settings, dir, _postgres) = test_settings();
+    let (mut served, address) = serve(&settings.database.url, dir.path());
+    let browser = TestBrowser::new(&address);
+    assert_eq!(browser.get("/health/ready").await.status(), 200);
+    let pid = served.child.id().to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let mut saw_draining = false;
+    for _ in 0..20 {
+        match browser
+            .client
+            .get(browser.url("/health/ready"))
+            .send()
+            .await
+        {
+            Ok(response) if response.status() == 503 => {
+                saw_draining = true;
+                break;
+            }
+            Ok(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            Err(_) => break,
+        }
+    }
+    assert!(
+        saw_draining,
+        "readiness said 503 before the server went away"
+    );
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(status) = served.child.try_wait().expect("wait") {
+            assert!(status.success(), "exit status {status}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "tessera did not exit within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -22,6 +22,14 @@ pub async fn live() -> HttpResponse {
 /// The database answers and every migration is applied; 503 otherwise, and
 /// 200 again as soon as the database is back.
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
+    if state
+        .shutting_down
+        .load(std::sync::atomic::Ordering::SeqCst)
+    {
+        return HttpResponse::ServiceUnavailable()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(json!({ "status": "unavailable", "reason": "shutting down" }));
+    }
     let outcome = tokio::time::timeout(READY_TIMEOUT, state.db.is_ready()).await;
     let reason = match outcome {
         Ok(Ok(true)) => {
