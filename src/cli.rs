@@ -44,6 +44,9 @@ pub enum Command {
     /// Manage OAuth clients (applications).
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Signing keys: list and rotate.
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// List and revoke grants (authorizations): revoking one kills every
     /// token born from it.
     #[command(subcommand)]
@@ -169,6 +172,23 @@ pub enum ClientCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// List signing keys, newest first.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a new key: published in the JWKS now, signing after
+    /// keys.publish_ahead_secs; the old key stays published until every token
+    /// it signed has expired.
+    Rotate {
+        /// ES256, EdDSA or RS256 (default: keys.algorithm).
+        #[arg(long)]
+        algorithm: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum RegistrationTokenCommand {
     /// Mint a token; it is printed once and stored only as a hash.
     Create {
@@ -249,6 +269,66 @@ pub async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()>
         Command::User(command) => run_user(command, &settings).await,
         Command::Client(command) => run_client(command, settings).await,
         Command::Grant(command) => run_grant(command, &settings).await,
+        Command::Key(KeyCommand::List { json }) => {
+            let db = migrated(&settings).await?;
+            let keys = db.run(crate::storage::keys::list_all).await?;
+            let at = now();
+            let status = |k: &crate::storage::keys::StoredKey| {
+                if k.retired_at.is_some() {
+                    "retired"
+                } else if k.activates_at > at {
+                    "published"
+                } else {
+                    "active"
+                }
+            };
+            if json {
+                let rows: Vec<_> = keys
+                    .iter()
+                    .map(|k| {
+                        json!({
+                            "kid": k.kid, "algorithm": k.algorithm, "status": status(k),
+                            "created_at": k.created_at, "activates_at": k.activates_at, "retired_at": k.retired_at,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                println!("{:<34} {:<7} {:<10} CREATED", "KID", "ALG", "STATUS");
+                for k in &keys {
+                    println!(
+                        "{:<34} {:<7} {:<10} {}",
+                        k.kid,
+                        k.algorithm,
+                        status(k),
+                        format_date(k.created_at)
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Key(KeyCommand::Rotate { algorithm }) => {
+            let db = migrated(&settings).await?;
+            let algorithm = match algorithm {
+                Some(raw) => crate::config::SigningAlgorithm::parse(&raw).ok_or_else(|| {
+                    anyhow::anyhow!("unknown algorithm `{raw}`: use ES256, EdDSA or RS256")
+                })?,
+                None => settings.keys.algorithm,
+            };
+            let key = crate::oauth::keys::rotate(
+                &db,
+                &settings.keys,
+                settings.environment,
+                algorithm,
+                now(),
+            )
+            .await?;
+            println!(
+                "created {} key {}: published now, signing in {} seconds",
+                key.algorithm, key.kid, settings.keys.publish_ahead_secs
+            );
+            Ok(())
+        }
         Command::RegistrationToken(RegistrationTokenCommand::Create { expires_in, uses }) => {
             if expires_in <= 0 || uses <= 0 {
                 bail!("--expires-in and --uses must be positive");

@@ -80,6 +80,12 @@ pub struct KeySettings {
     /// Base64 of 32 bytes; empty means "generate one" in development.
     pub encryption_key: secrecy::SecretString,
     pub encryption_key_file: PathBuf,
+    /// A rotated key is published this long before it signs.
+    pub publish_ahead_secs: i64,
+    /// Rotate the access-token key automatically this often (0: never).
+    pub rotation_period_secs: i64,
+    /// How often each instance reads the keys again (rotations elsewhere).
+    pub reload_interval_secs: u64,
 }
 
 /// The JWS algorithms tessera signs with.
@@ -460,6 +466,12 @@ impl Settings {
             return Err(invalid(
                 "registration.secret_rotation_overlap_secs",
                 "must be between 0 and 30 days",
+            ));
+        }
+        if self.keys.publish_ahead_secs < 0 || self.keys.rotation_period_secs < 0 {
+            return Err(invalid(
+                "keys.publish_ahead_secs",
+                "key timings must not be negative",
             ));
         }
         use secrecy::ExposeSecret as _;

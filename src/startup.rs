@@ -13,7 +13,8 @@ use crate::auth::{self, Accounts};
 use crate::config::Settings;
 use crate::domain::now;
 use crate::http::{self, AppState, state::CookieNames, state::Documents};
-use crate::oauth::{keys::Keys, metadata};
+use crate::oauth::keys::{self, Keys};
+use crate::oauth::metadata;
 use crate::storage::Db;
 
 /// How often expired sessions and stale throttle counters are deleted.
@@ -183,6 +184,16 @@ async fn prune_periodically(db: Db, settings: Arc<Settings>) {
             Ok(0) => {}
             Ok(removed) => tracing::info!(rows = removed, "expired rows pruned"),
             Err(error) => tracing::warn!(error = ?error, "pruning failed"),
+        }
+        let lifetime = settings.tokens.access_token_ttl_secs
+            + i64::try_from(settings.tokens.leeway_secs).unwrap_or(0);
+        if let Err(error) = keys::retire_superseded(&db, lifetime, now()).await {
+            tracing::warn!(error = ?error, "retiring old signing keys failed");
+        }
+        if let Err(error) =
+            keys::rotate_if_due(&db, &settings.keys, settings.environment, now()).await
+        {
+            tracing::warn!(error = ?error, "automatic key rotation failed");
         }
     }
 }

@@ -126,7 +126,7 @@ pub struct Keys {
     db: Db,
     settings: KeySettings,
     environment: Environment,
-    current: std::sync::RwLock<Option<Arc<KeySet>>>,
+    current: std::sync::RwLock<Option<(Arc<KeySet>, std::time::Instant)>>,
 }
 
 impl Keys {
@@ -139,19 +139,110 @@ impl Keys {
         }
     }
 
-    /// The loaded key set, loading (or creating) it when needed.
+    /// The loaded key set, loading (or creating) it when needed and reading
+    /// it again every `keys.reload_interval_secs`, so a rotation made on
+    /// another instance (or a key reaching its activation time) is picked
+    /// up. If a reload fails the previous set keeps serving.
     pub async fn get(&self) -> Result<Arc<KeySet>, KeyError> {
-        if let Some(set) = self.current.read().ok().and_then(|guard| guard.clone()) {
-            return Ok(set);
+        let cached = self.current.read().ok().and_then(|guard| guard.clone());
+        if let Some((set, loaded_at)) = &cached
+            && loaded_at.elapsed()
+                < std::time::Duration::from_secs(self.settings.reload_interval_secs)
+        {
+            return Ok(set.clone());
         }
-        let set =
-            Arc::new(KeySet::load_or_create(&self.db, &self.settings, self.environment).await?);
+        let loaded = KeySet::load_or_create(&self.db, &self.settings, self.environment).await;
+        let set = match (loaded, cached) {
+            (Ok(set), _) => Arc::new(set),
+            (Err(error), Some((previous, _))) => {
+                tracing::warn!(error = ?error, "reloading signing keys failed; keeping the loaded ones");
+                previous
+            }
+            (Err(error), None) => return Err(error),
+        };
         if let Ok(mut guard) = self.current.write() {
-            // Another request may have loaded it meanwhile; keep the first.
-            return Ok(guard.get_or_insert(set).clone());
+            *guard = Some((set.clone(), std::time::Instant::now()));
         }
         Ok(set)
     }
+
+    /// Drops the loaded set so the next `get` reads the keys again.
+    pub fn invalidate(&self) {
+        if let Ok(mut guard) = self.current.write() {
+            *guard = None;
+        }
+    }
+}
+
+/// Creates a new key of `algorithm` that is published at once and starts
+/// signing after `settings.publish_ahead_secs`, so resource servers that
+/// cache the JWKS know it before they see a token signed with it.
+pub async fn rotate(
+    db: &Db,
+    settings: &KeySettings,
+    environment: Environment,
+    algorithm: SigningAlgorithm,
+    now: UnixTime,
+) -> Result<StoredKey, KeyError> {
+    let kek = load_encryption_key(settings, environment)?;
+    let mut key = generate(algorithm, &kek, now)?;
+    key.activates_at = now + settings.publish_ahead_secs;
+    let stored = key.clone();
+    db.run(move |conn| stored_keys::insert(conn, &stored))
+        .await?;
+    tracing::info!(key.id = %key.kid, key.alg = %key.algorithm, activates_at = key.activates_at, "signing key rotated");
+    Ok(key)
+}
+
+/// Retires keys whose successor (same algorithm) has been signing for
+/// longer than `token_lifetime_secs`: every token they signed has expired,
+/// so they leave the JWKS. Returns how many were retired.
+pub async fn retire_superseded(
+    db: &Db,
+    token_lifetime_secs: i64,
+    now: UnixTime,
+) -> Result<usize, KeyError> {
+    let keys = db.run(stored_keys::list_active).await?;
+    let mut retired = 0;
+    // Sorted by activation, as `KeySet` picks its signers: any later key of
+    // the same algorithm that activated long enough ago supersedes.
+    for (position, key) in keys.iter().enumerate() {
+        let superseded = keys[position + 1..].iter().any(|newer| {
+            newer.algorithm == key.algorithm && newer.activates_at + token_lifetime_secs < now
+        });
+        if superseded {
+            let kid = key.kid.clone();
+            db.run(move |conn| stored_keys::retire(conn, &kid, now))
+                .await?;
+            tracing::info!(key.id = %key.kid, "signing key retired");
+            retired += 1;
+        }
+    }
+    Ok(retired)
+}
+
+/// Rotates the access-token key when the newest one is older than
+/// `settings.rotation_period_secs` (0: never).
+pub async fn rotate_if_due(
+    db: &Db,
+    settings: &KeySettings,
+    environment: Environment,
+    now: UnixTime,
+) -> Result<bool, KeyError> {
+    if settings.rotation_period_secs <= 0 {
+        return Ok(false);
+    }
+    let keys = db.run(stored_keys::list_active).await?;
+    let newest = keys
+        .iter()
+        .filter(|k| k.algorithm == settings.algorithm.as_str())
+        .map(|k| k.created_at)
+        .max();
+    if newest.is_some_and(|created| created + settings.rotation_period_secs > now) {
+        return Ok(false);
+    }
+    rotate(db, settings, environment, settings.algorithm, now).await?;
+    Ok(true)
 }
 
 /// Why a presented JWT is not accepted. Deliberately coarse: callers answer
@@ -239,8 +330,12 @@ impl KeySet {
             let parsed = Arc::new(parse_key(&key.kid, algorithm, &private, &jwk)?);
             jwks.push(jwk);
             keys.insert(key.kid.clone(), parsed.clone());
-            // Stored oldest first: the newest key of each algorithm signs.
-            signers.insert(algorithm.as_str(), parsed);
+            // Stored by activation: the newest activated key of each
+            // algorithm signs; a key not active yet is only published.
+            let now = crate::domain::now();
+            if key.activates_at <= now || !signers.contains_key(algorithm.as_str()) {
+                signers.insert(algorithm.as_str(), parsed);
+            }
         }
         let signer = signers
             .get(access_algorithm.as_str())
@@ -577,6 +672,8 @@ pub(crate) fn generate(
         private_key_encrypted: encrypt(kek, &private)?,
         public_jwk: jwk.to_string(),
         created_at: now,
+        activates_at: now,
+        retired_at: None,
     })
 }
 

@@ -246,4 +246,5 @@ pub(super) struct SigningKeyRow {
     pub public_jwk: String,
     pub created_at: i64,
     pub retired_at: Option<i64>,
+    pub activates_at: i64,
 }

@@ -16,6 +16,7 @@ mod headers;
 mod health;
 mod helpers;
 mod instances;
+mod keys;
 mod login;
 mod logs;
 mod metadata;
