@@ -27,6 +27,7 @@ pub struct Application {
     db: Db,
     settings: Arc<Settings>,
     shutting_down: Arc<std::sync::atomic::AtomicBool>,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Application {
@@ -70,7 +71,9 @@ impl Application {
             openid_configuration: metadata::openid_configuration(&settings).to_string(),
         });
         let shutting_down = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let metrics = Arc::new(crate::metrics::Metrics::default());
         let state = AppState {
+            metrics: metrics.clone(),
             shutting_down: shutting_down.clone(),
             settings: settings.clone(),
             db: db.clone(),
@@ -90,6 +93,7 @@ impl Application {
             db,
             settings,
             shutting_down,
+            metrics,
         })
     }
 
@@ -103,7 +107,11 @@ impl Application {
     /// accepting connections and in-flight requests get
     /// `server.shutdown_timeout_secs` to finish.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let pruner = tokio::spawn(prune_periodically(self.db, self.settings.clone()));
+        let pruner = tokio::spawn(prune_periodically(
+            self.db,
+            self.settings.clone(),
+            self.metrics.clone(),
+        ));
         let signals = tokio::spawn(stop_on_signal(
             self.server.handle(),
             self.shutting_down.clone(),
@@ -176,13 +184,25 @@ async fn wait_for_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-async fn prune_periodically(db: Db, settings: Arc<Settings>) {
+async fn prune_periodically(
+    db: Db,
+    settings: Arc<Settings>,
+    metrics: Arc<crate::metrics::Metrics>,
+) {
     let mut interval = tokio::time::interval(PRUNE_INTERVAL);
     loop {
         interval.tick().await;
         match auth::prune(&db, &settings, now()).await {
             Ok(0) => {}
-            Ok(removed) => tracing::info!(rows = removed, "expired rows pruned"),
+            Ok(removed) => {
+                metrics.add(
+                    &crate::metrics::PRUNED_ROWS,
+                    "",
+                    "",
+                    u64::try_from(removed).unwrap_or(0),
+                );
+                tracing::info!(rows = removed, "expired rows pruned");
+            }
             Err(error) => tracing::warn!(error = ?error, "pruning failed"),
         }
         let lifetime = settings.tokens.access_token_ttl_secs

@@ -81,6 +81,10 @@ pub async fn trace_requests(
     let route = req
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
+    let method = req.method().to_string();
+    let metrics = req
+        .app_data::<actix_web::web::Data<super::AppState>>()
+        .map(|state| state.metrics.clone());
     let span = tracing::info_span!(
         "http.request",
         http.method = %req.method(),
@@ -96,6 +100,9 @@ pub async fn trace_requests(
     span.record("http.status", status);
     span.record("duration_ms", elapsed_ms);
     span.in_scope(|| tracing::info!("request handled"));
+    if let Some(metrics) = metrics {
+        metrics.observe_request(&method, &route, status, elapsed_ms / 1000.0);
+    }
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }

@@ -139,6 +139,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
     )
     .route("/health/live", web::get().to(health::live))
     .route("/health/ready", web::get().to(health::ready))
+    .route("/metrics", web::get().to(health::metrics))
     .default_service(web::to(not_found));
 }
 

@@ -19,6 +19,7 @@ pub struct AppState {
     pub keys: Arc<Keys>,
     /// Discovery documents, serialised once.
     pub documents: Arc<Documents>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Pre-serialised public documents.

@@ -144,6 +144,12 @@ impl Db {
         self.backend
     }
 
+    /// Connections open in the pool, and how many of them are idle.
+    pub fn pool_state(&self) -> (u32, u32) {
+        let state = self.pool.state();
+        (state.connections, state.idle_connections)
+    }
+
     /// Runs `work` with one pooled connection on the blocking pool. No
     /// connection is ever held across an `.await`.
     pub async fn run<T, E, F>(&self, work: F) -> Result<T, E>

@@ -23,6 +23,7 @@ mod metadata;
 mod migrations;
 mod oauth2_client;
 mod oauth_flow;
+mod observability;
 mod oidc;
 mod registration;
 mod resource;

@@ -203,6 +203,14 @@ pub async fn answer(
         .filter(|id| id.len() <= 128)
         .map(SecretToken::from_presented)
         .ok_or_else(|| PageError::BadRequest("The form does not name a request.".to_owned()))?;
+    if let Some(decision) = decision
+        .as_deref()
+        .filter(|d| matches!(*d, "allow" | "deny"))
+    {
+        state
+            .metrics
+            .increment(&crate::metrics::CONSENT_DECISIONS, "decision", decision);
+    }
     let answer = match decision.as_deref() {
         Some("allow") => ConsentAnswer::Allow(ScopeSet::from_tokens(ticked)),
         Some("deny") => ConsentAnswer::Deny,

@@ -49,3 +49,12 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
         .insert_header((header::RETRY_AFTER, "5"))
         .json(json!({ "status": "unavailable", "reason": reason }))
 }
+
+/// Prometheus metrics (text exposition format).
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let (connections, idle) = state.db.pool_state();
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/plain; version=0.0.4"))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(state.metrics.render(connections, idle))
+}

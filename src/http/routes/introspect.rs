@@ -45,6 +45,14 @@ pub async fn introspect(
             introspect::introspect(conn, &settings, &keys, &caller, &token, at).map_err(unavailable)
         })
         .await?;
+    let active = if answer["active"] == true {
+        "true"
+    } else {
+        "false"
+    };
+    state
+        .metrics
+        .increment(&crate::metrics::INTROSPECTIONS, "active", active);
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"))

@@ -79,6 +79,15 @@ pub async fn submit(
         )
         .await;
     let username = echo(&form.username);
+    let label = match &outcome {
+        Ok(_) => "success",
+        Err(AuthError::Throttled { .. }) => "throttled",
+        Err(AuthError::InvalidCredentials) => "failure",
+        Err(_) => "error",
+    };
+    state
+        .metrics
+        .increment(&crate::metrics::SIGN_INS, "outcome", label);
     match outcome {
         Ok(signed_in) => {
             let mut response = see_other(&return_path(return_to.as_ref(), "/account"));

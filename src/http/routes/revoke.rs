@@ -33,7 +33,7 @@ pub async fn revoke(
         .ok_or_else(|| OAuthError::InvalidRequest("token is missing".to_owned()))?;
     let keys = state.keys.get().await.map_err(key_failure)?;
     let settings = state.settings.clone();
-    state
+    let outcome = state
         .db
         .run(move |conn| {
             let at = now();
@@ -54,7 +54,16 @@ pub async fn revoke(
                 OAuthError::Unavailable(crate::storage::StorageError::Failed(cause.to_string()))
             }
             other => other,
-        })?;
+        });
+    let label = match &outcome {
+        Ok(()) => "revoked",
+        Err(OAuthError::Unavailable(_)) => "unavailable",
+        Err(_) => "refused",
+    };
+    state
+        .metrics
+        .increment(&crate::metrics::REVOCATIONS, "outcome", label);
+    outcome?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .finish())

@@ -6,6 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use crate::domain::now;
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
+use crate::metrics;
 use crate::oauth::error::OAuthError;
 use crate::oauth::{Params, token};
 
@@ -47,7 +48,13 @@ pub async fn exchange(
         .get()
         .await
         .map_err(super::wellknown::key_failure)?;
-    let response = state
+    let grant_type = params
+        .get("grant_type")
+        .unwrap_or("")
+        .chars()
+        .take(40)
+        .collect::<String>();
+    let outcome = state
         .db
         .run(move |conn| {
             Ok::<_, OAuthError>(token::exchange(
@@ -59,7 +66,22 @@ pub async fn exchange(
                 now(),
             ))
         })
-        .await??;
+        .await
+        .and_then(|inner| inner);
+    let response = match outcome {
+        Ok(response) => {
+            state
+                .metrics
+                .increment(&metrics::TOKENS_ISSUED, "grant_type", &grant_type);
+            response
+        }
+        Err(error) => {
+            state
+                .metrics
+                .increment(&metrics::TOKEN_ERRORS, "error", error.code());
+            return Err(error.into());
+        }
+    };
     tracing::info!("tokens issued");
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))

@@ -1,0 +1,54 @@
+//! `/metrics` in Prometheus format.
+
+use crate::helpers::{confidential_client, spawn_app};
+
+#[tokio::test]
+async fn metrics_count_requests_tokens_and_sign_ins_without_leaking_paths() {
+    let app = spawn_app().await;
+    let client = app.register(confidential_client()).await;
+    assert_eq!(
+        app.token(
+            &client,
+            &[("grant_type", "client_credentials"), ("scope", "profile")]
+        )
+        .await
+        .status(),
+        200
+    );
+    assert_eq!(
+        app.token(&client, &[("grant_type", "password")])
+            .await
+            .status(),
+        400
+    );
+    app.create_user("alice", crate::helpers::PASSWORD).await;
+    assert_eq!(app.login("alice", "wrong password").await.status(), 401);
+    let _ = app
+        .get("/oauth2/introspect?token=super-secret-token-value")
+        .await;
+
+    let response = app.get("/metrics").await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .expect("ASCII")
+            .starts_with("text/plain")
+    );
+    let text = response.text().await.expect("body");
+    assert!(
+        text.contains(
+            "tessera_http_requests_total{method=\"POST\",route=\"/oauth2/token\",status=\"200\"} 1"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("tessera_http_request_duration_seconds_bucket{method=\"POST\",route=\"/oauth2/token\",status=\"200\",le=\"+Inf\"} 1"));
+    assert!(text.contains("tessera_tokens_issued_total{grant_type=\"client_credentials\"} 1"));
+    assert!(text.contains("tessera_token_errors_total{error=\"unsupported_grant_type\"} 1"));
+    assert!(text.contains("tessera_sign_ins_total{outcome=\"failure\"} 1"));
+    assert!(text.contains("tessera_db_pool_connections{state=\"idle\"}"));
+    assert!(
+        !text.contains("super-secret-token-value"),
+        "routes are patterns, never raw paths"
+    );
+}
