@@ -113,3 +113,53 @@ async fn fifty_parallel_failures_count_exactly_fifty_and_lock_the_account() {
     assert_eq!(failures(&app, "account:alice").await, 50);
     assert_eq!(app.login("alice", PASSWORD).await.status(), 429);
 }
+
+// Behind a trusted proxy the client address comes from X-Forwarded-For;
+// from anyone else the header is ignored (it could be forged).
+#[tokio::test]
+async fn forwarded_addresses_count_only_behind_a_trusted_proxy() {
+    use crate::helpers::csrf_token;
+    let trusted = spawn_app_with(|s| {
+        s.throttle.ip_max_failures = 2;
+        s.server.trusted_proxies = vec!["127.0.0.1".parse().expect("IP")];
+    })
+    .await;
+    let attempt = |app: &crate::helpers::TestApp, forwarded: &'static str| {
+        let browser = app.new_browser();
+        async move {
+            let csrf = csrf_token(&browser.get_html("/login").await);
+            browser
+                .client
+                .post(browser.url("/login"))
+                .header("x-forwarded-for", forwarded)
+                .form(&[
+                    ("username", "nobody"),
+                    ("password", "wrong password"),
+                    ("csrf_token", csrf.as_str()),
+                ])
+                .send()
+                .await
+                .expect("POST")
+                .status()
+                .as_u16()
+        }
+    };
+    // Two failures from 203.0.113.1 lock that address, not 203.0.113.2.
+    assert_eq!(attempt(&trusted, "203.0.113.1").await, 401);
+    assert_eq!(attempt(&trusted, "203.0.113.1").await, 401);
+    assert_eq!(failures(&trusted, "ip:203.0.113.1").await, 2);
+    assert_eq!(
+        failures(&trusted, "ip:127.0.0.1").await,
+        0,
+        "the proxy itself is not blamed"
+    );
+
+    let untrusted = spawn_app_with(|s| s.throttle.ip_max_failures = 2).await;
+    assert_eq!(attempt(&untrusted, "203.0.113.9").await, 401);
+    assert_eq!(
+        failures(&untrusted, "ip:203.0.113.9").await,
+        0,
+        "a forged header is ignored"
+    );
+    assert_eq!(failures(&untrusted, "ip:127.0.0.1").await, 1);
+}
