@@ -44,6 +44,9 @@ pub enum Command {
     /// Manage OAuth clients (applications).
     #[command(subcommand)]
     Client(ClientCommand),
+    /// The audit log: sign-ins, consents, revocations, client and key changes.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Signing keys: list and rotate.
     #[command(subcommand)]
     Key(KeyCommand),
@@ -172,6 +175,24 @@ pub enum ClientCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// List events, newest first.
+    List {
+        /// Only events of the last SECONDS (default: a day).
+        #[arg(long, value_name = "SECONDS", default_value_t = 86_400)]
+        since: i64,
+        /// Only this user's events (username).
+        #[arg(long)]
+        user: Option<String>,
+        /// Only this client's events (client id).
+        #[arg(long)]
+        client: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum KeyCommand {
     /// List signing keys, newest first.
     List {
@@ -269,6 +290,66 @@ pub async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()>
         Command::User(command) => run_user(command, &settings).await,
         Command::Client(command) => run_client(command, settings).await,
         Command::Grant(command) => run_grant(command, &settings).await,
+        Command::Audit(AuditCommand::List {
+            since,
+            user,
+            client,
+            json,
+        }) => {
+            let db = migrated(&settings).await?;
+            let user_id = match user {
+                Some(name) => {
+                    let username = parse_username(&name)?;
+                    let found = db
+                        .run(move |conn| crate::storage::users::find_by_username(conn, &username))
+                        .await?;
+                    Some(
+                        found
+                            .ok_or_else(|| anyhow::anyhow!("no user named `{name}`"))?
+                            .id
+                            .as_str()
+                            .to_owned(),
+                    )
+                }
+                None => None,
+            };
+            let cutoff = now() - since.max(0);
+            let events = db
+                .run(move |conn| {
+                    crate::storage::audit::list(
+                        conn,
+                        cutoff,
+                        user_id.as_deref(),
+                        client.as_deref(),
+                        1000,
+                    )
+                })
+                .await?;
+            if json {
+                let rows: Vec<_> = events
+                    .iter()
+                    .map(|e| {
+                        json!({
+                            "at": e.at, "event": e.event, "user_id": e.user_id,
+                            "client_id": e.client_id, "detail": e.detail,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                for e in &events {
+                    println!(
+                        "{} {:<20} user={} client={} {}",
+                        e.at,
+                        e.event,
+                        e.user_id.as_deref().unwrap_or("-"),
+                        e.client_id.as_deref().unwrap_or("-"),
+                        e.detail.as_deref().unwrap_or("")
+                    );
+                }
+            }
+            Ok(())
+        }
         Command::Key(KeyCommand::List { json }) => {
             let db = migrated(&settings).await?;
             let keys = db.run(crate::storage::keys::list_all).await?;

@@ -192,6 +192,7 @@ pub struct AccountSettings {
     pub min_password_length: usize,
     pub signups_per_ip_per_hour: u32,
     pub password_change_revokes_grants: bool,
+    pub audit_retention_secs: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

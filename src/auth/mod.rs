@@ -113,9 +113,22 @@ impl Accounts {
         })
         .await?;
         let hash = hash?;
+        let ip = client_ip.to_owned();
         let user = self
             .db
-            .run(move |conn| users::insert(conn, &account, hash, now()))
+            .run(move |conn| {
+                let user = users::insert(conn, &account, hash, now())?;
+                let detail = format!("signed up from {ip}");
+                crate::storage::audit::record(
+                    conn,
+                    "user.created",
+                    Some(user.id.as_str()),
+                    None,
+                    Some(&detail),
+                    now(),
+                )?;
+                Ok(user)
+            })
             .await
             .map_err(|e| match e {
                 StorageError::Duplicate(_) => AuthError::UsernameTaken,
@@ -165,7 +178,8 @@ impl Accounts {
         if let Some(retry_after_secs) = locked {
             // Still counted, so a locked key stays locked while it is hammered;
             // the password is not even checked (a right one would fail too).
-            self.record_failure(keys).await?;
+            self.record_failure(keys, "sign_in.throttled", None, client_ip)
+                .await?;
             tracing::info!(retry_after_secs, "sign-in refused: throttled");
             return Err(AuthError::Throttled { retry_after_secs });
         }
@@ -185,28 +199,60 @@ impl Accounts {
         .await?;
         let user = match user {
             Some(user) if matches && !user.disabled => user,
-            _ => {
-                self.record_failure(keys).await?;
+            other => {
+                let user_id = other.map(|user| user.id.as_str().to_owned());
+                self.record_failure(keys, "sign_in.failed", user_id, client_ip)
+                    .await?;
                 tracing::info!("sign-in failed");
                 return Err(AuthError::InvalidCredentials);
             }
         };
         let account_key = keys.account;
+        let user_id = user.id.as_str().to_owned();
+        let detail = format!("from {client_ip}");
         self.db
-            .run(move |conn| throttles::clear(conn, &account_key))
+            .run(move |conn| {
+                throttles::clear(conn, &account_key)?;
+                crate::storage::audit::record(
+                    conn,
+                    "sign_in.succeeded",
+                    Some(&user_id),
+                    None,
+                    Some(&detail),
+                    now(),
+                )
+            })
             .await?;
         tracing::info!(user.id = %user.id, "sign-in succeeded");
         let session = self.start_session(&user, previous_session).await?;
         Ok(SignedIn { user, session })
     }
 
-    async fn record_failure(&self, keys: ThrottleKeys) -> Result<(), AuthError> {
+    /// Counts a failure against the account and address keys, and audits it
+    /// (with the user id when the name exists; never the typed name, which is
+    /// sometimes a password typed in the wrong field).
+    async fn record_failure(
+        &self,
+        keys: ThrottleKeys,
+        event: &'static str,
+        user_id: Option<String>,
+        client_ip: &str,
+    ) -> Result<(), AuthError> {
         let window = self.settings.throttle.window_secs;
+        let detail = format!("from {client_ip}");
         self.db
             .run(move |conn| {
                 let at = now();
                 throttles::record_failure(conn, &keys.account, at, at - window)?;
                 throttles::record_failure(conn, &keys.ip, at, at - window)?;
+                crate::storage::audit::record(
+                    conn,
+                    event,
+                    user_id.as_deref(),
+                    None,
+                    Some(&detail),
+                    at,
+                )?;
                 Ok::<_, StorageError>(())
             })
             .await?;
@@ -284,12 +330,23 @@ pub mod admin {
         })
         .await?;
         let hash = hash?;
-        db.run(move |conn| users::insert(conn, &account, hash, now()))
-            .await
-            .map_err(|e| match e {
-                StorageError::Duplicate(_) => AuthError::UsernameTaken,
-                other => AuthError::Storage(other),
-            })
+        db.run(move |conn| {
+            let user = users::insert(conn, &account, hash, now())?;
+            crate::storage::audit::record(
+                conn,
+                "user.created",
+                Some(user.id.as_str()),
+                None,
+                Some("by an operator"),
+                now(),
+            )?;
+            Ok(user)
+        })
+        .await
+        .map_err(|e| match e {
+            StorageError::Duplicate(_) => AuthError::UsernameTaken,
+            other => AuthError::Storage(other),
+        })
     }
 
     /// Sets a new password and ends every session of the user.
@@ -330,6 +387,7 @@ pub async fn prune(db: &Db, settings: &Settings, at: UnixTime) -> Result<usize, 
     const BATCH: i64 = 500;
     let idle = settings.sessions.idle_timeout_secs;
     let retention = settings.tokens.revoked_grant_retention_secs;
+    let audit_retention = settings.accounts.audit_retention_secs;
     // Sign-up counters use a one-hour window; keep every counter at least that long.
     let stale = at - (settings.throttle.window_secs + settings.throttle.max_lock_secs).max(3600);
     let mut total = 0;
@@ -346,8 +404,10 @@ pub async fn prune(db: &Db, settings: &Settings, at: UnixTime) -> Result<usize, 
                 let denylist = crate::storage::revoked_tokens::delete_expired(conn, at, BATCH)?;
                 let grants =
                     crate::storage::grants::delete_revoked_before(conn, at - retention, BATCH)?;
+                let audit =
+                    crate::storage::audit::delete_before(conn, at - audit_retention, BATCH)?;
                 Ok::<_, StorageError>(
-                    sessions + counters + pending + codes + refresh + denylist + grants,
+                    sessions + counters + pending + codes + refresh + denylist + grants + audit,
                 )
             })
             .await?;

@@ -479,6 +479,14 @@ pub fn answer(
     match answer {
         ConsentAnswer::Deny => {
             tracing::info!(client.id = %request.client.id, user.id = %user_id, "consent denied");
+            crate::storage::audit::record(
+                conn,
+                "consent.denied",
+                Some(user_id.as_str()),
+                Some(request.client.id.as_str()),
+                Some(&request.scope.to_string()),
+                now,
+            )?;
             Ok(ErrorRedirect {
                 redirect_uri: request.redirect_uri,
                 state: request.state,
@@ -505,6 +513,14 @@ pub fn answer(
                 .location(settings.server.issuer_str()));
             }
             tracing::info!(client.id = %request.client.id, user.id = %user_id, scope = %approved, "consent granted");
+            crate::storage::audit::record(
+                conn,
+                "consent.granted",
+                Some(user_id.as_str()),
+                Some(request.client.id.as_str()),
+                Some(&approved.to_string()),
+                now,
+            )?;
             issue_code(
                 conn,
                 settings,

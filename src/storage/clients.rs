@@ -11,6 +11,14 @@ pub fn insert(conn: &mut DbConnection, client: &Client, now: UnixTime) -> Result
     diesel::insert_into(clients::table)
         .values(ClientRow::from_client(client, now))
         .execute(conn)?;
+    super::audit::record(
+        conn,
+        "client.registered",
+        client.owner_user_id.as_deref(),
+        Some(client.id.as_str()),
+        Some(&client.name),
+        now,
+    )?;
     Ok(())
 }
 
@@ -51,6 +59,16 @@ pub fn rotate_secret_hash(
             clients::updated_at.eq(now),
         ))
         .execute(conn)?;
+    if updated == 1 {
+        super::audit::record(
+            conn,
+            "client.secret_rotated",
+            None,
+            Some(client.id.as_str()),
+            None,
+            now,
+        )?;
+    }
     Ok(updated == 1)
 }
 
@@ -77,6 +95,14 @@ pub fn update_metadata(
             clients::updated_at.eq(now),
         ))
         .execute(conn)?;
+    super::audit::record(
+        conn,
+        "client.changed",
+        None,
+        Some(client.id.as_str()),
+        Some(&client.name),
+        now,
+    )?;
     Ok(())
 }
 
@@ -113,6 +139,16 @@ pub fn delete(conn: &mut DbConnection, id: &ClientId) -> Result<bool, StorageErr
     conn.transaction(|conn| {
         diesel::delete(grants::table.filter(grants::client_id.eq(id.as_str()))).execute(conn)?;
         let deleted = diesel::delete(clients::table.find(id.as_str())).execute(conn)?;
+        if deleted == 1 {
+            super::audit::record(
+                conn,
+                "client.deleted",
+                None,
+                Some(id.as_str()),
+                None,
+                crate::domain::now(),
+            )?;
+        }
         Ok(deleted == 1)
     })
 }
@@ -135,6 +171,17 @@ pub fn set_flags(
         updated = diesel::update(target)
             .set((clients::disabled.eq(disabled), clients::updated_at.eq(now)))
             .execute(conn)?;
+    }
+    if updated == 1 {
+        let detail = format!("verified: {verified:?}, disabled: {disabled:?}");
+        super::audit::record(
+            conn,
+            "client.flags_changed",
+            None,
+            Some(id.as_str()),
+            Some(&detail),
+            now,
+        )?;
     }
     Ok(updated == 1)
 }

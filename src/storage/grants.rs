@@ -121,7 +121,8 @@ pub fn touch(conn: &mut DbConnection, id: &str, now: UnixTime) -> Result<(), Sto
     Ok(())
 }
 
-/// Revokes a grant and records why. Returns whether it was active.
+/// Revokes a grant and records why, on the grant and in the audit log.
+/// Returns whether it was active.
 pub fn revoke(
     conn: &mut DbConnection,
     id: &str,
@@ -134,6 +135,20 @@ pub fn revoke(
             grants::revoked_reason.eq(reason),
         ))
         .execute(conn)?;
+    if updated == 1
+        && let Some(grant) = find(conn, id)?
+    {
+        let detail = format!("grant {id}: {reason}");
+        let user = grant.user_id.as_ref().map(UserId::as_str);
+        super::audit::record(
+            conn,
+            "grant.revoked",
+            user,
+            Some(grant.client_id.as_str()),
+            Some(&detail),
+            now,
+        )?;
+    }
     Ok(updated == 1)
 }
 
@@ -188,7 +203,7 @@ pub fn revoke_for_user(
     reason: &str,
     now: UnixTime,
 ) -> Result<usize, StorageError> {
-    Ok(diesel::update(
+    let revoked = diesel::update(
         grants::table
             .filter(grants::user_id.eq(user_id.as_str()))
             .filter(grants::revoked_at.is_null()),
@@ -197,7 +212,19 @@ pub fn revoke_for_user(
         grants::revoked_at.eq(now),
         grants::revoked_reason.eq(reason),
     ))
-    .execute(conn)?)
+    .execute(conn)?;
+    if revoked > 0 {
+        let detail = format!("{revoked} grant(s): {reason}");
+        super::audit::record(
+            conn,
+            "grant.revoked",
+            Some(user_id.as_str()),
+            None,
+            Some(&detail),
+            now,
+        )?;
+    }
+    Ok(revoked)
 }
 
 /// Revokes every active grant of a client (its users' and its own standing
@@ -208,7 +235,7 @@ pub fn revoke_for_client(
     reason: &str,
     now: UnixTime,
 ) -> Result<usize, StorageError> {
-    Ok(diesel::update(
+    let revoked = diesel::update(
         grants::table
             .filter(grants::client_id.eq(client_id.as_str()))
             .filter(grants::revoked_at.is_null()),
@@ -217,7 +244,19 @@ pub fn revoke_for_client(
         grants::revoked_at.eq(now),
         grants::revoked_reason.eq(reason),
     ))
-    .execute(conn)?)
+    .execute(conn)?;
+    if revoked > 0 {
+        let detail = format!("{revoked} grant(s): {reason}");
+        super::audit::record(
+            conn,
+            "grant.revoked",
+            None,
+            Some(client_id.as_str()),
+            Some(&detail),
+            now,
+        )?;
+    }
+    Ok(revoked)
 }
 
 /// Deletes grants revoked before `cutoff` (with their codes and refresh

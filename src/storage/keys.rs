@@ -47,6 +47,15 @@ pub fn insert(conn: &mut DbConnection, key: &StoredKey) -> Result<(), StorageErr
     diesel::insert_into(signing_keys::table)
         .values(&row)
         .execute(conn)?;
+    let detail = format!("{} key {}", key.algorithm, key.kid);
+    super::audit::record(
+        conn,
+        "key.created",
+        None,
+        None,
+        Some(&detail),
+        key.created_at,
+    )?;
     Ok(())
 }
 
@@ -85,5 +94,6 @@ pub fn retire(conn: &mut DbConnection, kid: &str, now: UnixTime) -> Result<(), S
     )
     .set(signing_keys::retired_at.eq(now))
     .execute(conn)?;
+    super::audit::record(conn, "key.retired", None, None, Some(kid), now)?;
     Ok(())
 }

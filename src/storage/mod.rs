@@ -2,6 +2,7 @@
 //! PostgreSQL, chosen by the URL scheme; a pool; embedded migrations; and one
 //! module of query functions per table.
 
+pub mod audit;
 pub mod clients;
 pub mod codes;
 pub mod error;

@@ -172,3 +172,14 @@ diesel::allow_tables_to_appear_in_same_query!(
     signing_keys,
     users
 );
+
+diesel::table! {
+    audit_events (id) {
+        id -> Text,
+        at -> BigInt,
+        event -> Text,
+        user_id -> Nullable<Text>,
+        client_id -> Nullable<Text>,
+        detail -> Nullable<Text>,
+    }
+}

@@ -100,6 +100,14 @@ pub fn set_disabled(
             // LG-08: every app the user connected loses its tokens too.
             super::grants::revoke_for_user(conn, &user.id, "user disabled", now)?;
         }
+        if let Some(user) = &user {
+            let event = if disabled {
+                "user.disabled"
+            } else {
+                "user.enabled"
+            };
+            super::audit::record(conn, event, Some(user.id.as_str()), None, None, now)?;
+        }
         Ok(user)
     })
 }
@@ -137,6 +145,14 @@ pub fn update_password_hash(
             if revoke_grants {
                 super::grants::revoke_for_user(conn, &user.id, "password changed", now)?;
             }
+            super::audit::record(
+                conn,
+                "user.password_set",
+                Some(user.id.as_str()),
+                None,
+                None,
+                now,
+            )?;
         }
         Ok(user)
     })

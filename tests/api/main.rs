@@ -7,6 +7,7 @@
 )]
 
 mod at_rest;
+mod audit;
 mod authorize;
 mod bad_input;
 mod browser;
