@@ -123,7 +123,10 @@ async fn pruning_deletes_expired_codes_refresh_tokens_and_sessions() {
     let removed = tessera::auth::prune(&app.db, &app.settings, far_future)
         .await
         .expect("prune");
-    assert!(removed >= 3, "codes, refresh tokens and sessions (and old audit events): {removed}");
+    assert!(
+        removed >= 3,
+        "codes, refresh tokens and sessions (and old audit events): {removed}"
+    );
     assert_eq!(counts(&app.db).await.expect("counts"), (0, 0, 0));
 }
 

@@ -131,3 +131,98 @@ async fn readiness_reports_a_lost_database_and_recovers_when_it_returns() {
         "readiness did not come back after the database returned"
     );
 }
+
+// with the database unreachable the token, revocation and
+// introspection endpoints answer 503 with Retry-After (never 200, never
+// active), and service comes back by itself within 5 s of the database.
+#[tokio::test]
+async fn api_endpoints_fail_closed_while_the_database_is_unreachable() {
+    let Some(base) = postgres_base_url() else {
+        eprintln!("skipped: needs PostgreSQL (set TESSERA_TEST_DATABASE_URL); CI runs it");
+        return;
+    };
+    let host_port = base
+        .trim_start_matches("postgres://")
+        .trim_start_matches("postgresql://")
+        .split('@')
+        .next_back()
+        .and_then(|rest| rest.split('/').next())
+        .expect("host:port")
+        .to_owned();
+    let proxy = CuttableProxy::start(host_port.clone()).await;
+    let app = spawn_app_with(|s| {
+        s.database.url = s
+            .database
+            .url
+            .replace(&host_port, &format!("127.0.0.1:{}", proxy.port));
+        s.database.connect_timeout_secs = 1;
+    })
+    .await;
+    let client = app.register(crate::helpers::confidential_client()).await;
+    let tokens: serde_json::Value = app
+        .token(
+            &client,
+            &[("grant_type", "client_credentials"), ("scope", "profile")],
+        )
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    let access = tokens["access_token"].as_str().expect("AT").to_owned();
+
+    proxy.set_cut(true);
+    let started = std::time::Instant::now();
+    let token = app
+        .token(
+            &client,
+            &[("grant_type", "client_credentials"), ("scope", "profile")],
+        )
+        .await;
+    assert_eq!(token.status(), 503);
+    assert!(token.headers().contains_key("retry-after"));
+    assert!(started.elapsed() < Duration::from_secs(3), "fails fast");
+    let revoke = app
+        .client
+        .post(app.url("/oauth2/revoke"))
+        .basic_auth(&client.id, client.secret.as_deref())
+        .form(&[("token", access.as_str())])
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(
+        revoke.status(),
+        503,
+        "never 200 while nothing can be written"
+    );
+    assert!(revoke.headers().contains_key("retry-after"));
+    let introspect = app
+        .client
+        .post(app.url("/oauth2/introspect"))
+        .basic_auth(&client.id, client.secret.as_deref())
+        .form(&[("token", access.as_str())])
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(introspect.status(), 503);
+    let body: serde_json::Value = introspect.json().await.unwrap_or_default();
+    assert_ne!(body["active"], true);
+
+    proxy.set_cut(false);
+    let restored = std::time::Instant::now();
+    loop {
+        let response = app
+            .token(
+                &client,
+                &[("grant_type", "client_credentials"), ("scope", "profile")],
+            )
+            .await;
+        if response.status() == 200 {
+            break;
+        }
+        assert!(
+            restored.elapsed() < Duration::from_secs(5),
+            "service did not come back within 5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

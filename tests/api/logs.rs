@@ -148,3 +148,122 @@ async fn sigterm_turns_readiness_off_then_exits_cleanly() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+// kill -9 and restart: what was answered 200 is still there, and keys and
+// sessions survive.
+#[tokio::test]
+async fn a_killed_server_restarts_with_its_sessions_keys_grants_and_revocations() {
+    let (settings, dir, _postgres) = test_settings();
+    let (mut first, address) = serve(&settings.database.url, dir.path());
+    let browser = TestBrowser::new(&address);
+    assert_eq!(browser.signup("alice", PASSWORD).await.status(), 303);
+    let cli = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .args(args)
+            .env("TESSERA__DATABASE__URL", &settings.database.url)
+            .env("RUST_LOG", "warn")
+            .env_remove("TESSERA_ENV")
+            .output()
+            .expect("tessera runs")
+    };
+    let added = cli(&[
+        "client",
+        "add",
+        "--name",
+        "svc",
+        "--grant-type",
+        "client_credentials",
+        "--scope",
+        "profile",
+        "--json",
+    ]);
+    let client: serde_json::Value = serde_json::from_slice(&added.stdout).expect("JSON");
+    let (id, secret) = (
+        client["client_id"].as_str().expect("id"),
+        client["client_secret"].as_str().expect("secret"),
+    );
+    let mint = |browser: &TestBrowser| {
+        browser
+            .client
+            .post(browser.url("/oauth2/token"))
+            .basic_auth(id, Some(secret))
+            .form(&[("grant_type", "client_credentials"), ("scope", "profile")])
+            .send()
+    };
+    let kept: serde_json::Value = mint(&browser)
+        .await
+        .expect("POST")
+        .json()
+        .await
+        .expect("JSON");
+    let revoked: serde_json::Value = mint(&browser)
+        .await
+        .expect("POST")
+        .json()
+        .await
+        .expect("JSON");
+    let revocation = browser
+        .client
+        .post(browser.url("/oauth2/revoke"))
+        .basic_auth(id, Some(secret))
+        .form(&[("token", revoked["access_token"].as_str().expect("AT"))])
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(revocation.status(), 200);
+    let jwks_before = browser.get_html("/.well-known/jwks.json").await;
+
+    // kill -9: no graceful anything.
+    first.child.kill().expect("SIGKILL");
+    let _ = first.child.wait();
+    drop(first);
+    let (_second, address) = serve(&settings.database.url, dir.path());
+    let after = TestBrowser::new(&address);
+    // The session cookie is per host, not per port: the same jar carries it.
+    after.cookies.add_cookie_str(
+        &format!(
+            "tessera_session={}; Path=/",
+            browser.session_cookie().expect("session")
+        ),
+        &address.parse().expect("URL"),
+    );
+    assert_eq!(
+        after.get("/account").await.status(),
+        200,
+        "the session survived"
+    );
+    assert_eq!(
+        after.get_html("/.well-known/jwks.json").await,
+        jwks_before,
+        "the keys survived"
+    );
+    let introspect = |token: &str| {
+        after
+            .client
+            .post(after.url("/oauth2/introspect"))
+            .basic_auth(id, Some(secret))
+            .form(&[("token", token.to_owned())])
+            .send()
+    };
+    let kept_state: serde_json::Value = introspect(kept["access_token"].as_str().expect("AT"))
+        .await
+        .expect("POST")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(
+        kept_state["active"], true,
+        "tokens issued before the crash keep working"
+    );
+    let revoked_state: serde_json::Value =
+        introspect(revoked["access_token"].as_str().expect("AT"))
+            .await
+            .expect("POST")
+            .json()
+            .await
+            .expect("JSON");
+    assert_eq!(
+        revoked_state["active"], false,
+        "the revocation answered 200 survived"
+    );
+}
