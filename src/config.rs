@@ -145,6 +145,8 @@ pub struct ServerSettings {
     pub trusted_proxies: Vec<IpAddr>,
     pub shutdown_timeout_secs: u64,
     pub shutdown_drain_secs: u64,
+    /// Where `/metrics` is served; empty: on `listen` with everything else.
+    pub metrics_listen: String,
 }
 
 impl ServerSettings {
@@ -320,6 +322,18 @@ impl Settings {
                     "`{}` is not an IP address and port such as 127.0.0.1:8080",
                     self.server.listen
                 ),
+            ));
+        }
+        if !self.server.metrics_listen.is_empty()
+            && self
+                .server
+                .metrics_listen
+                .parse::<std::net::SocketAddr>()
+                .is_err()
+        {
+            return Err(invalid(
+                "server.metrics_listen",
+                "must be empty or an IP address and port such as 127.0.0.1:9090",
             ));
         }
         if self.server.max_body_bytes < 1024 {

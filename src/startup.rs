@@ -23,6 +23,7 @@ const PRUNE_INTERVAL: Duration = Duration::from_secs(600);
 /// A built, bound, not yet running server.
 pub struct Application {
     port: u16,
+    metrics_port: Option<u16>,
     server: Server,
     db: Db,
     settings: Arc<Settings>,
@@ -70,10 +71,24 @@ impl Application {
             authorization_server: metadata::authorization_server(&settings).to_string(),
             openid_configuration: metadata::openid_configuration(&settings).to_string(),
         });
+        let metrics_listener = if settings.server.metrics_listen.is_empty() {
+            None
+        } else {
+            Some(
+                TcpListener::bind(&settings.server.metrics_listen)
+                    .with_context(|| format!("binding {}", settings.server.metrics_listen))?,
+            )
+        };
+        let metrics_addr = metrics_listener
+            .as_ref()
+            .map(TcpListener::local_addr)
+            .transpose()
+            .context("reading the metrics address")?;
         let shutting_down = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let metrics = Arc::new(crate::metrics::Metrics::default());
         let state = AppState {
             metrics: metrics.clone(),
+            metrics_addr,
             shutting_down: shutting_down.clone(),
             settings: settings.clone(),
             db: db.clone(),
@@ -86,9 +101,10 @@ impl Application {
             .local_addr()
             .context("reading the bound address")?
             .port();
-        let server = build_server(listener, state)?;
+        let server = build_server(listener, metrics_listener, state)?;
         Ok(Self {
             port,
+            metrics_port: metrics_addr.map(|addr| addr.port()),
             server,
             db,
             settings,
@@ -99,6 +115,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The separate metrics listener's port, when configured.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_port
     }
 
     /// Serves until SIGTERM/SIGINT or until the server is stopped. On a
@@ -124,7 +145,11 @@ impl Application {
     }
 }
 
-fn build_server(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
+fn build_server(
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+    state: AppState,
+) -> anyhow::Result<Server> {
     let settings = state.settings.clone();
     let https = settings.server.is_https();
     let max_body = settings.server.max_body_bytes;
@@ -142,6 +167,11 @@ fn build_server(listener: TcpListener, state: AppState) -> anyhow::Result<Server
     .disable_signals()
     .listen(listener)
     .context("listening")?;
+    if let Some(metrics_listener) = metrics_listener {
+        server = server
+            .listen(metrics_listener)
+            .context("listening for metrics")?;
+    }
     if settings.server.workers > 0 {
         server = server.workers(settings.server.workers);
     }

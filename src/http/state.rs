@@ -20,6 +20,8 @@ pub struct AppState {
     /// Discovery documents, serialised once.
     pub documents: Arc<Documents>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The separate metrics listener's address, when one is configured.
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// Pre-serialised public documents.

@@ -79,6 +79,8 @@ pub struct TestApp {
     pub address: String,
     pub db: Db,
     pub settings: Settings,
+    /// The separate metrics listener's port, when configured.
+    pub metrics_port: Option<u16>,
     /// The first browser; `app.get(..)` and friends go through it.
     pub browser: TestBrowser,
     _dir: tempfile::TempDir,
@@ -172,6 +174,7 @@ async fn boot(
         .await
         .expect("the application builds");
     let db = Db::connect(&settings.database).expect("test pool");
+    let metrics_port = app.metrics_port();
     tokio::spawn(app.run_until_stopped());
     let address = format!("http://127.0.0.1:{port}");
     TestApp {
@@ -179,6 +182,7 @@ async fn boot(
         address,
         db,
         settings,
+        metrics_port,
         _dir: dir,
         _postgres: postgres,
     }

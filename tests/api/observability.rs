@@ -52,3 +52,27 @@ async fn metrics_count_requests_tokens_and_sign_ins_without_leaking_paths() {
         "routes are patterns, never raw paths"
     );
 }
+
+#[tokio::test]
+async fn a_separate_metrics_listener_keeps_metrics_off_the_main_one() {
+    let app =
+        crate::helpers::spawn_app_with(|s| s.server.metrics_listen = "127.0.0.1:0".to_owned())
+            .await;
+    let port = app.metrics_port.expect("a metrics port");
+    assert_eq!(
+        app.get("/metrics").await.status(),
+        404,
+        "not on the public listener"
+    );
+    let scraped = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .expect("GET");
+    assert_eq!(scraped.status(), 200);
+    assert!(
+        scraped
+            .text()
+            .await
+            .expect("body")
+            .contains("tessera_http_requests_total")
+    );
+}

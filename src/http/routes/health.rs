@@ -50,8 +50,14 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
         .json(json!({ "status": "unavailable", "reason": reason }))
 }
 
-/// Prometheus metrics (text exposition format).
-pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+/// Prometheus metrics (text exposition format). With
+/// `server.metrics_listen` set, only that listener answers.
+pub async fn metrics(req: actix_web::HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if let Some(metrics_addr) = state.metrics_addr
+        && req.app_config().local_addr() != metrics_addr
+    {
+        return HttpResponse::NotFound().finish();
+    }
     let (connections, idle) = state.db.pool_state();
     HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "text/plain; version=0.0.4"))
