@@ -56,12 +56,22 @@ pub const CONSENT_DECISIONS: Counter = Counter {
     name: "tessera_consent_decisions_total",
     help: "Answers on the consent page, by decision.",
 };
+pub const REFRESH_REUSE: Counter = Counter {
+    name: "tessera_refresh_reuse_detected_total",
+    help: "Rotated refresh tokens presented again (their grant was revoked).",
+};
+pub const GRANTS_REVOKED: Counter = Counter {
+    name: "tessera_grants_revoked_total",
+    help: "Grants revoked by this instance, by reason.",
+};
 pub const PRUNED_ROWS: Counter = Counter {
     name: "tessera_pruned_rows_total",
     help: "Expired rows deleted by the background task.",
 };
 
-const ALL_COUNTERS: [&Counter; 7] = [
+const ALL_COUNTERS: [&Counter; 9] = [
+    &REFRESH_REUSE,
+    &GRANTS_REVOKED,
     &TOKENS_ISSUED,
     &TOKEN_ERRORS,
     &REVOCATIONS,

@@ -149,6 +149,15 @@ pub fn authenticate(
     Ok(client)
 }
 
+/// Security events a token request caused, for metrics.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TokenEvents {
+    /// A rotated refresh token came back and its family was revoked.
+    pub refresh_reuse_revoked: bool,
+    /// A used code came back and its grant was revoked.
+    pub code_replay_revoked: bool,
+}
+
 /// A successful token response (the JSON object).
 pub type TokenResponse = serde_json::Map<String, Value>;
 
@@ -160,6 +169,7 @@ pub fn exchange(
     authorization: Option<&str>,
     params: &Params,
     now: UnixTime,
+    events: &mut TokenEvents,
 ) -> Result<TokenResponse, OAuthError> {
     if let Some(key) = params.repeated_key() {
         return Err(OAuthError::InvalidRequest(format!(
@@ -190,9 +200,11 @@ pub fn exchange(
     }
     match grant_type {
         GrantType::AuthorizationCode => {
-            exchange_code(conn, settings, keys, client, secret, params, now)
+            exchange_code(conn, settings, keys, client, secret, params, now, events)
         }
-        GrantType::RefreshToken => refresh(conn, settings, keys, client, secret, params, now),
+        GrantType::RefreshToken => {
+            refresh(conn, settings, keys, client, secret, params, now, events)
+        }
         GrantType::ClientCredentials => {
             client_credentials(conn, settings, keys, client, secret, params, now)
         }
@@ -215,6 +227,7 @@ fn exchange_code(
     secret: Option<String>,
     params: &Params,
     now: UnixTime,
+    events: &mut TokenEvents,
 ) -> Result<TokenResponse, OAuthError> {
     let code = params
         .get("code")
@@ -281,6 +294,7 @@ fn exchange_code(
         Consumed::Fresh(record) => record,
         Consumed::AlreadyUsed(record) => {
             if grants::revoke(conn, &record.grant_id, "authorization code replayed", now)? {
+                events.code_replay_revoked = true;
                 tracing::warn!(client.id = %client.id, grant.id = %record.grant_id, "authorization code replayed: grant revoked");
             }
             return Err(invalid_grant());
@@ -349,6 +363,7 @@ fn refresh(
     secret: Option<String>,
     params: &Params,
     now: UnixTime,
+    events: &mut TokenEvents,
 ) -> Result<TokenResponse, OAuthError> {
     let token = params
         .get("refresh_token")
@@ -369,6 +384,7 @@ fn refresh(
             &client,
             now - rotated_at,
             now,
+            events,
         )?);
     }
     // RT-06: idle and absolute expiry.
@@ -416,6 +432,7 @@ fn refresh(
             &client,
             0,
             now,
+            events,
         )?);
     }
     grants::touch(conn, &grant.id, now)?;
@@ -484,6 +501,7 @@ fn reuse_detected(
     client: &Client,
     since_rotation: i64,
     now: UnixTime,
+    events: &mut TokenEvents,
 ) -> Result<OAuthError, OAuthError> {
     let grace = settings.tokens.refresh_token_reuse_grace_secs;
     if grace > 0 && since_rotation <= grace {
@@ -491,6 +509,7 @@ fn reuse_detected(
         return Ok(invalid_grant());
     }
     if grants::revoke(conn, grant_id, "refresh token reused", now)? {
+        events.refresh_reuse_revoked = true;
         tracing::warn!(client.id = %client.id, grant.id = %grant_id, "refresh token reuse detected: grant revoked");
     }
     Ok(invalid_grant())

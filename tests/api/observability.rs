@@ -51,6 +51,44 @@ async fn metrics_count_requests_tokens_and_sign_ins_without_leaking_paths() {
         !text.contains("super-secret-token-value"),
         "routes are patterns, never raw paths"
     );
+
+    // A refresh-token reuse is counted, with its revocation reason.
+    app.signed_in("bob").await;
+    let code = app
+        .obtain_code(&client, "openid offline_access", None)
+        .await;
+    let tokens: serde_json::Value = app
+        .token(
+            &client,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", &client.redirect_uri),
+            ],
+        )
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    let refresh = tokens["refresh_token"].as_str().expect("RT").to_owned();
+    let _ = app
+        .token(
+            &client,
+            &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+        )
+        .await;
+    let _ = app
+        .token(
+            &client,
+            &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+        )
+        .await;
+    let text = app.get("/metrics").await.text().await.expect("body");
+    assert!(
+        text.contains("tessera_refresh_reuse_detected_total 1"),
+        "{text}"
+    );
+    assert!(text.contains("tessera_grants_revoked_total{reason=\"refresh_reuse\"} 1"));
 }
 
 #[tokio::test]

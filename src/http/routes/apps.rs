@@ -141,6 +141,11 @@ async fn act(
         })
         .await
         .map_err(|e: StorageError| PageError::from(e))?;
+    if outcome == Outcome::Revoked {
+        state
+            .metrics
+            .increment(&crate::metrics::GRANTS_REVOKED, "reason", "user");
+    }
     match outcome {
         Outcome::NotFound => Err(PageError::NotFound),
         Outcome::Revoked | Outcome::Narrowed => Ok(see_other("/account/apps")),

@@ -57,17 +57,33 @@ pub async fn exchange(
     let outcome = state
         .db
         .run(move |conn| {
-            Ok::<_, OAuthError>(token::exchange(
+            let mut events = token::TokenEvents::default();
+            let result = token::exchange(
                 conn,
                 &settings,
                 &keys,
                 authorization.as_deref(),
                 &params,
                 now(),
-            ))
+                &mut events,
+            );
+            Ok::<_, OAuthError>((result, events))
         })
         .await
-        .and_then(|inner| inner);
+        .and_then(|(result, events)| {
+            if events.refresh_reuse_revoked {
+                state.metrics.increment(&metrics::REFRESH_REUSE, "", "");
+                state
+                    .metrics
+                    .increment(&metrics::GRANTS_REVOKED, "reason", "refresh_reuse");
+            }
+            if events.code_replay_revoked {
+                state
+                    .metrics
+                    .increment(&metrics::GRANTS_REVOKED, "reason", "code_replay");
+            }
+            result
+        });
     let response = match outcome {
         Ok(response) => {
             state
