@@ -219,7 +219,10 @@ fn invalid_grant() -> OAuthError {
 }
 
 /// `grant_type=authorization_code` (RFC 6749 §4.1.3, RFC 7636 §4.6).
-#[expect(clippy::too_many_arguments, reason = "one grant's inputs, from exchange() only")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one grant's inputs, from exchange() only"
+)]
 fn exchange_code(
     conn: &mut DbConnection,
     settings: &Settings,
@@ -356,7 +359,10 @@ fn exchange_code(
 }
 
 /// `grant_type=refresh_token` with rotation and reuse detection (RT-01..RT-07).
-#[expect(clippy::too_many_arguments, reason = "one grant's inputs, from exchange() only")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one grant's inputs, from exchange() only"
+)]
 fn refresh(
     conn: &mut DbConnection,
     settings: &Settings,
