@@ -593,7 +593,6 @@ fn issue_code(
     };
     let context = FlowContext {
         client: request.client.clone(),
-        presented_secret: None,
         redirect_uri: Some(request.redirect_uri.clone()),
         redirect_uri_sent: request.redirect_uri_sent,
         scope: scope.clone(),
@@ -635,7 +634,6 @@ fn issue_code(
             context: &context,
             keys,
             settings,
-            issued_code: None,
         },
         owner: Some(user_id.as_str().to_owned()),
     };

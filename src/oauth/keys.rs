@@ -165,13 +165,6 @@ impl Keys {
         }
         Ok(set)
     }
-
-    /// Drops the loaded set so the next `get` reads the keys again.
-    pub fn invalidate(&self) {
-        if let Ok(mut guard) = self.current.write() {
-            *guard = None;
-        }
-    }
 }
 
 /// Creates a new key of `algorithm` that is published at once and starts
@@ -357,15 +350,6 @@ impl KeySet {
         self.jwks.clone()
     }
 
-    /// The algorithms tessera's keys sign with, for discovery.
-    pub fn algorithms(&self) -> Vec<&'static str> {
-        let mut algorithms: Vec<&'static str> =
-            self.keys.values().map(|k| alg_name(k.algorithm)).collect();
-        algorithms.sort_unstable();
-        algorithms.dedup();
-        algorithms
-    }
-
     /// Signs access-token claims with the current key, `typ: at+jwt`.
     pub fn sign_access_token(&self, claims: &AccessClaims) -> Result<String, KeyError> {
         let mut header = Header::new(self.signer.algorithm);
@@ -487,15 +471,6 @@ impl KeySet {
         jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &validation)
             .map(|data| data.claims)
             .map_err(TokenRejected::Invalid)
-    }
-}
-
-fn alg_name(algorithm: Algorithm) -> &'static str {
-    match algorithm {
-        Algorithm::ES256 => "ES256",
-        Algorithm::EdDSA => "EdDSA",
-        Algorithm::RS256 => "RS256",
-        _ => "unsupported",
     }
 }
 

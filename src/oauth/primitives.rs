@@ -92,8 +92,6 @@ impl WebRequest for FlowRequest {
 /// What one flow knows before oxide-auth runs, and what it produced.
 pub struct FlowContext {
     pub client: Client,
-    /// The client secret presented (confidential clients).
-    pub presented_secret: Option<String>,
     /// The redirect URI exactly as requested (authorization) or as bound to
     /// the code (token exchange).
     pub redirect_uri: Option<String>,
@@ -202,8 +200,6 @@ pub struct Store<'a> {
     pub context: &'a FlowContext,
     pub keys: &'a KeySet,
     pub settings: &'a Settings,
-    /// The code issued by `authorize`, for the caller.
-    pub issued_code: Option<String>,
 }
 
 impl Store<'_> {
@@ -286,7 +282,6 @@ impl Authorizer for Store<'_> {
         codes::insert(self.conn, &code.digest(), &record, context.now).map_err(|error| {
             tracing::error!(error = ?error, "storing an authorization code failed");
         })?;
-        self.issued_code = Some(code.expose().to_owned());
         Ok(code.expose().to_owned())
     }
 

@@ -309,7 +309,6 @@ fn exchange_code(
     let issue_refresh_token = client.may_use(GrantType::RefreshToken)
         && (record.scope.contains("offline_access") || client.always_issue_refresh_token);
     let context = FlowContext {
-        presented_secret: secret.clone(),
         redirect_uri: Some(record.redirect_uri.clone()),
         redirect_uri_sent: record.redirect_uri_sent,
         scope: record.scope.clone(),
@@ -449,7 +448,6 @@ fn refresh(
         .as_ref()
         .map_or_else(|| client.id.as_str().to_owned(), |u| u.as_str().to_owned());
     let context = FlowContext {
-        presented_secret: secret.clone(),
         redirect_uri: None,
         redirect_uri_sent: false,
         scope: scope.clone(),
@@ -556,7 +554,6 @@ fn client_credentials(
         None => grants::insert(conn, None, &client.id, &client.allowed_scopes, now)?,
     };
     let context = FlowContext {
-        presented_secret: secret.clone(),
         redirect_uri: None,
         redirect_uri_sent: false,
         scope: scope.clone(),
@@ -622,7 +619,6 @@ where
             context,
             keys,
             settings,
-            issued_code: None,
         },
         // Only the client-credentials flow asks; the client is its own owner.
         owner: Some(context.subject.clone()),

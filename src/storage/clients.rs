@@ -106,18 +106,6 @@ pub fn update_metadata(
     Ok(())
 }
 
-/// Stores the digest of a client's RFC 7592 registration access token.
-pub fn set_registration_token_hash(
-    conn: &mut DbConnection,
-    id: &ClientId,
-    hash: &str,
-) -> Result<(), StorageError> {
-    diesel::update(clients::table.find(id.as_str()))
-        .set(clients::registration_token_hash.eq(Some(hash)))
-        .execute(conn)?;
-    Ok(())
-}
-
 /// Clients a user registered on the developer pages, oldest first.
 pub fn list_owned(
     conn: &mut DbConnection,

@@ -79,13 +79,6 @@ pub fn delete(conn: &mut DbConnection, digest: &TokenDigest) -> Result<(), Stora
     Ok(())
 }
 
-pub fn count_for_user(conn: &mut DbConnection, user_id: &UserId) -> Result<i64, StorageError> {
-    Ok(sessions::table
-        .filter(sessions::user_id.eq(user_id.as_str()))
-        .count()
-        .get_result(conn)?)
-}
-
 /// Deletes sessions past their absolute expiry or idle for longer than
 /// `idle_timeout_secs`, at most `batch` at a time. Returns how many went.
 pub fn delete_expired(

@@ -74,10 +74,6 @@ pub fn list(conn: &mut DbConnection) -> Result<Vec<User>, StorageError> {
     Ok(rows.into_iter().map(UserRow::into_user).collect())
 }
 
-pub fn count(conn: &mut DbConnection) -> Result<i64, StorageError> {
-    Ok(users::table.count().get_result(conn)?)
-}
-
 /// Disables or enables a user; disabling also ends every session of theirs
 /// (LG-08). Returns whether the user exists.
 pub fn set_disabled(

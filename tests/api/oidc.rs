@@ -380,6 +380,10 @@ async fn rp_initiated_logout_returns_only_to_registered_addresses() {
     let client = app.register(registration).await;
     let id_token = id_token_for(&app, &client).await;
 
+    // An ID token tessera did not sign is refused with a page, not followed.
+    let forged = app.get("/oauth2/logout?id_token_hint=eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.&post_logout_redirect_uri=https%3A%2F%2Fclient.example%2Fbye").await;
+    assert_eq!(forged.status(), 400);
+    assert!(forged.headers().get("location").is_none());
     let bad = app
         .get(&format!("/oauth2/logout?id_token_hint={id_token}&post_logout_redirect_uri=https%3A%2F%2Fevil.example%2F"))
         .await;
