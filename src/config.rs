@@ -177,6 +177,7 @@ pub struct DatabaseSettings {
     pub auto_migrate: bool,
     pub sqlite_synchronous: SqliteSynchronous,
     pub sqlite_busy_timeout_ms: u32,
+    pub cache_ttl_ms: u64,
 }
 
 /// SQLite's `synchronous` pragma, as a documented choice.
@@ -345,6 +346,12 @@ impl Settings {
         }
         if self.database.connect_timeout_secs == 0 {
             return Err(invalid("database.connect_timeout_secs", "must be positive"));
+        }
+        if self.database.cache_ttl_ms > 1000 {
+            return Err(invalid(
+                "database.cache_ttl_ms",
+                "must be at most 1000: a revocation must reach every instance within a second",
+            ));
         }
         if self.accounts.min_password_length < 8 {
             return Err(invalid(

@@ -92,6 +92,9 @@ impl Application {
             shutting_down: shutting_down.clone(),
             settings: settings.clone(),
             db: db.clone(),
+            cache: Arc::new(crate::storage::cache::Cache::new(
+                settings.database.cache_ttl_ms,
+            )),
             accounts,
             cookies: CookieNames::for_settings(&settings),
             keys,

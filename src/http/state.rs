@@ -14,6 +14,8 @@ pub struct AppState {
     pub shutting_down: Arc<std::sync::atomic::AtomicBool>,
     pub settings: Arc<Settings>,
     pub db: Db,
+    /// The short memory of hot-path rows (storage::cache).
+    pub cache: Arc<crate::storage::cache::Cache>,
     pub accounts: Accounts,
     pub cookies: CookieNames,
     pub keys: Arc<Keys>,

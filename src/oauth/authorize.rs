@@ -630,7 +630,7 @@ fn issue_code(
     let endpoint = FlowEndpoint {
         registrar: PreparedRegistrar { context: &context },
         store: Store {
-            conn,
+            conn: Some(conn),
             context: &context,
             keys,
             settings,

@@ -54,6 +54,12 @@ impl From<StorageError> for OAuthError {
 }
 
 impl OAuthError {
+    /// Whether the request was being answered from memory and needs the
+    /// database after all (see `storage::cache::Access`).
+    pub fn needs_database(&self) -> bool {
+        matches!(self, Self::Unavailable(StorageError::NeedsDatabase))
+    }
+
     /// The `error` code on the wire.
     pub fn code(&self) -> &'static str {
         match self {

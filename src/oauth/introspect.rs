@@ -8,10 +8,9 @@ use serde_json::{Map, Value, json};
 use super::keys::{AccessClaims, KeySet};
 use crate::config::Settings;
 use crate::domain::{Client, ScopeSet, TokenDigest, UnixTime};
+use crate::storage::cache::{Access, GrantState};
 use crate::storage::grants::Grant;
-use crate::storage::{
-    DbConnection, StorageError, clients, grants, refresh_tokens, revoked_tokens, users,
-};
+use crate::storage::{StorageError, grants, refresh_tokens, revoked_tokens, users};
 
 /// `{"active": false}` and nothing else (IN-03).
 pub fn inactive() -> Value {
@@ -30,32 +29,39 @@ fn may_see(caller: &Client, client_id: &str, audience: &super::keys::Audience) -
 }
 
 /// The grant, if it and its user and client are all active, with the
-/// username for the response.
-fn live_grant(
-    conn: &mut DbConnection,
-    grant_id: &str,
-) -> Result<Option<(Grant, Option<String>)>, StorageError> {
-    let Some(grant) = grants::find(conn, grant_id)?.filter(Grant::is_active) else {
-        return Ok(None);
-    };
-    let client_active = clients::find(conn, &grant.client_id)?.is_some_and(|c| !c.disabled);
-    if !client_active {
-        return Ok(None);
-    }
-    let username = match &grant.user_id {
-        Some(user_id) => match users::find_by_id(conn, user_id)? {
-            Some(user) if !user.disabled => Some(user.username.as_str().to_owned()),
-            _ => return Ok(None),
-        },
-        None => None,
-    };
-    Ok(Some((grant, username)))
+/// username for the response and whether any of its tokens is on the
+/// denylist. Read through the cache (at most `database.cache_ttl_ms` old).
+fn live_grant(access: &mut Access<'_>, grant_id: &str) -> Result<Option<GrantState>, StorageError> {
+    let cached = access.grant_state(grant_id, |conn| {
+        let Some(grant) = grants::find(conn, grant_id)?.filter(Grant::is_active) else {
+            return Ok(None);
+        };
+        let client_active =
+            crate::storage::clients::find(conn, &grant.client_id)?.is_some_and(|c| !c.disabled);
+        if !client_active {
+            return Ok(None);
+        }
+        let username = match &grant.user_id {
+            Some(user_id) => match users::find_by_id(conn, user_id)? {
+                Some(user) if !user.disabled => Some(user.username.as_str().to_owned()),
+                _ => return Ok(None),
+            },
+            None => None,
+        };
+        let has_denylisted_tokens = revoked_tokens::any_for_grant(conn, &grant.id)?;
+        Ok(Some(GrantState {
+            grant,
+            username,
+            has_denylisted_tokens,
+        }))
+    })?;
+    Ok(cached)
 }
 
 /// Introspects `token` for `caller`. Any storage failure is an error (the
 /// caller answers 503), never a guess.
 pub fn introspect(
-    conn: &mut DbConnection,
+    access: &mut Access<'_>,
     settings: &Settings,
     keys: &KeySet,
     caller: &Client,
@@ -63,13 +69,13 @@ pub fn introspect(
     now: UnixTime,
 ) -> Result<Value, StorageError> {
     if token.matches('.').count() == 2 {
-        return introspect_access_token(conn, settings, keys, caller, token, now);
+        return introspect_access_token(access, settings, keys, caller, token, now);
     }
-    introspect_refresh_token(conn, caller, token, now)
+    introspect_refresh_token(access, caller, token, now)
 }
 
 fn introspect_access_token(
-    conn: &mut DbConnection,
+    access: &mut Access<'_>,
     settings: &Settings,
     keys: &KeySet,
     caller: &Client,
@@ -85,15 +91,16 @@ fn introspect_access_token(
     if !may_see(caller, &claims.client_id, &claims.aud) {
         return Ok(inactive());
     }
-    if revoked_tokens::is_revoked(conn, &claims.jti)? {
-        return Ok(inactive());
-    }
-    let Some((grant, username)) = live_grant(conn, &claims.gid)? else {
+    let Some(state) = live_grant(access, &claims.gid)? else {
         return Ok(inactive());
     };
+    // Only a grant with denylisted tokens needs the token's own lookup.
+    if state.has_denylisted_tokens && access.is_denylisted(&claims.jti)? {
+        return Ok(inactive());
+    }
     // Scopes the user has since withdrawn no longer count.
-    let scope = ScopeSet::from_stored(&claims.scope).intersection(&grant.scope);
-    Ok(active_access(&claims, &scope, username))
+    let scope = ScopeSet::from_stored(&claims.scope).intersection(&state.grant.scope);
+    Ok(active_access(&claims, &scope, state.username))
 }
 
 fn active_access(claims: &AccessClaims, scope: &ScopeSet, username: Option<String>) -> Value {
@@ -119,7 +126,7 @@ fn active_access(claims: &AccessClaims, scope: &ScopeSet, username: Option<Strin
 }
 
 fn introspect_refresh_token(
-    conn: &mut DbConnection,
+    access: &mut Access<'_>,
     caller: &Client,
     token: &str,
     now: UnixTime,
@@ -127,7 +134,8 @@ fn introspect_refresh_token(
     if token.len() > 128 {
         return Ok(inactive());
     }
-    let Some(record) = refresh_tokens::find(conn, &TokenDigest::of(token.as_bytes()))? else {
+    let Some(record) = refresh_tokens::find(access.db()?, &TokenDigest::of(token.as_bytes()))?
+    else {
         return Ok(inactive());
     };
     // Refresh tokens are for their client's eyes only.
@@ -137,7 +145,10 @@ fn introspect_refresh_token(
     if record.idle_expires_at <= now || record.absolute_expires_at <= now {
         return Ok(inactive());
     }
-    let Some((grant, username)) = live_grant(conn, &record.grant_id)? else {
+    let Some(GrantState {
+        grant, username, ..
+    }) = live_grant(access, &record.grant_id)?
+    else {
         return Ok(inactive());
     };
     let mut body = Map::new();

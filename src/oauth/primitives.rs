@@ -196,7 +196,9 @@ pub fn oxide_scope(scope: &ScopeSet) -> OxideScope {
 
 /// Codes and tokens over a borrowed connection.
 pub struct Store<'a> {
-    pub conn: &'a mut DbConnection,
+    /// None when answering from memory (client credentials): such a flow
+    /// stores nothing.
+    pub conn: Option<&'a mut DbConnection>,
     pub context: &'a FlowContext,
     pub keys: &'a KeySet,
     pub settings: &'a Settings,
@@ -241,7 +243,11 @@ impl Store<'_> {
             absolute_expires_at: context.refresh_absolute_expires_at,
             rotated_at: None,
         };
-        refresh_tokens::insert(self.conn, &token.digest(), parent, &record, context.now).map_err(
+        let Some(conn) = self.conn.as_deref_mut() else {
+            tracing::error!("a refresh token was to be issued without a database connection");
+            return Err(());
+        };
+        refresh_tokens::insert(conn, &token.digest(), parent, &record, context.now).map_err(
             |error| {
                 tracing::error!(error = ?error, "storing a refresh token failed");
             },
@@ -279,7 +285,11 @@ impl Authorizer for Store<'_> {
             expires_at: context.now + self.settings.tokens.authorization_code_ttl_secs,
             resource: context.resource.clone(),
         };
-        codes::insert(self.conn, &code.digest(), &record, context.now).map_err(|error| {
+        let Some(conn) = self.conn.as_deref_mut() else {
+            tracing::error!("an authorization code was to be issued without a database connection");
+            return Err(());
+        };
+        codes::insert(conn, &code.digest(), &record, context.now).map_err(|error| {
             tracing::error!(error = ?error, "storing an authorization code failed");
         })?;
         Ok(code.expose().to_owned())

@@ -18,16 +18,28 @@ use super::{Params, keys::KeySet};
 use crate::auth::throttle::lock_remaining;
 use crate::config::Settings;
 use crate::domain::{Client, ClientId, ClientType, GrantType, ScopeSet, TokenDigest, UnixTime};
+use crate::storage::cache::Access;
 use crate::storage::codes::{self, Consumed};
 use crate::storage::refresh_tokens;
-use crate::storage::{DbConnection, clients, grants, throttles, users};
+use crate::storage::{DbConnection, StorageError, grants, users};
 
 /// Client credentials as presented, before they are checked.
-#[derive(Debug)]
+#[derive(Clone)]
 pub struct PresentedClient {
     pub id: String,
     pub secret: Option<String>,
     pub via_basic: bool,
+}
+
+/// Never prints the secret.
+impl std::fmt::Debug for PresentedClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PresentedClient")
+            .field("id", &self.id)
+            .field("secret", &self.secret.as_ref().map(|_| "[redacted]"))
+            .field("via_basic", &self.via_basic)
+            .finish()
+    }
 }
 
 /// Reads client credentials from `Authorization: Basic` or the body
@@ -108,7 +120,7 @@ const CLIENT_MAX_FAILURES: u32 = 10;
 /// Authenticates the client (CA-01..CA-04, CA-07). Unknown clients and
 /// wrong secrets give the same answer; the digest is computed either way.
 pub fn authenticate(
-    conn: &mut DbConnection,
+    access: &mut Access<'_>,
     settings: &Settings,
     presented: Option<PresentedClient>,
     now: UnixTime,
@@ -123,15 +135,15 @@ pub fn authenticate(
     let Some(id) = ClientId::parse(&presented.id) else {
         return Err(failed());
     };
-    let Some(client) = clients::find(conn, &id)?.filter(|c| !c.disabled) else {
+    let Some(client) = access.client(&id)?.filter(|c| !c.disabled) else {
         return Err(failed());
     };
     let key = format!("client:{}", client.id);
-    if let Some(record) = throttles::find(conn, &key)?
+    if let Some(record) = access.throttle(&key)?
         && let Some(retry_after_secs) =
             lock_remaining(&record, CLIENT_MAX_FAILURES, &settings.throttle, now)
     {
-        throttles::record_failure(conn, &key, now, now - settings.throttle.window_secs)?;
+        access.record_failure(&key, now, now - settings.throttle.window_secs)?;
         return Err(OAuthError::TooManyAttempts { retry_after_secs });
     }
     let authenticated = match (client.client_type, &presented.secret, &client.secret_hash) {
@@ -141,7 +153,7 @@ pub fn authenticate(
     };
     if !authenticated {
         if client.is_confidential() {
-            throttles::record_failure(conn, &key, now, now - settings.throttle.window_secs)?;
+            access.record_failure(&key, now, now - settings.throttle.window_secs)?;
         }
         tracing::info!(client.id = %client.id, "client authentication failed");
         return Err(failed());
@@ -156,6 +168,16 @@ pub struct TokenEvents {
     pub refresh_reuse_revoked: bool,
     /// A used code came back and its grant was revoked.
     pub code_replay_revoked: bool,
+    /// The user was disabled or the client lost a scope since the grant,
+    /// and a refresh revoked it.
+    pub policy_revoked: bool,
+}
+
+impl TokenEvents {
+    /// Whether the request revoked a grant (so cached state is stale).
+    pub fn revoked_a_grant(&self) -> bool {
+        self.refresh_reuse_revoked || self.code_replay_revoked || self.policy_revoked
+    }
 }
 
 /// A successful token response (the JSON object).
@@ -163,7 +185,7 @@ pub type TokenResponse = serde_json::Map<String, Value>;
 
 /// Handles one token request end to end on one connection.
 pub fn exchange(
-    conn: &mut DbConnection,
+    access: &mut Access<'_>,
     settings: &Settings,
     keys: &KeySet,
     authorization: Option<&str>,
@@ -191,7 +213,7 @@ pub fn exchange(
             )
         })?,
     };
-    let client = authenticate(conn, settings, presented, now)?;
+    let client = authenticate(access, settings, presented, now)?;
     if !client.may_use(grant_type) {
         return Err(OAuthError::UnauthorizedClient(format!(
             "this client may not use the {} grant",
@@ -199,14 +221,28 @@ pub fn exchange(
         )));
     }
     match grant_type {
-        GrantType::AuthorizationCode => {
-            exchange_code(conn, settings, keys, client, secret, params, now, events)
-        }
-        GrantType::RefreshToken => {
-            refresh(conn, settings, keys, client, secret, params, now, events)
-        }
+        GrantType::AuthorizationCode => exchange_code(
+            access.db()?,
+            settings,
+            keys,
+            client,
+            secret,
+            params,
+            now,
+            events,
+        ),
+        GrantType::RefreshToken => refresh(
+            access.db()?,
+            settings,
+            keys,
+            client,
+            secret,
+            params,
+            now,
+            events,
+        ),
         GrantType::ClientCredentials => {
-            client_credentials(conn, settings, keys, client, secret, params, now)
+            client_credentials(access, settings, keys, client, secret, params, now)
         }
     }
 }
@@ -346,7 +382,7 @@ fn exchange_code(
     ]);
     let request = FlowRequest::token_request(body, &context.client, secret.as_deref());
     run_flow(
-        conn,
+        Some(conn),
         settings,
         keys,
         &context,
@@ -408,7 +444,9 @@ fn refresh(
         None => true,
     };
     if !user_active || !record.scope.is_subset(&client.allowed_scopes) {
-        grants::revoke(conn, &grant.id, "policy changed since the grant", now)?;
+        if grants::revoke(conn, &grant.id, "policy changed since the grant", now)? {
+            events.policy_revoked = true;
+        }
         return Err(invalid_grant());
     }
     // Scopes the user removed on the connected-apps page are gone for good.
@@ -486,7 +524,7 @@ fn refresh(
     }
     let request = FlowRequest::token_request(body, &context.client, secret.as_deref());
     run_flow(
-        conn,
+        Some(conn),
         settings,
         keys,
         &context,
@@ -525,7 +563,7 @@ fn reuse_detected(
 /// their allowed set; tokens belong to the client's standing grant, so no
 /// row is written per token.
 fn client_credentials(
-    conn: &mut DbConnection,
+    access: &mut Access<'_>,
     settings: &Settings,
     keys: &KeySet,
     client: Client,
@@ -549,9 +587,9 @@ fn client_credentials(
             "the client may not ask for one or more of these scopes".to_owned(),
         ));
     }
-    let grant = match grants::find_active_for(conn, None, &client.id)? {
+    let grant = match access.standing_grant(&client.id)? {
         Some(grant) => grant,
-        None => grants::insert(conn, None, &client.id, &client.allowed_scopes, now)?,
+        None => grants::insert(access.db()?, None, &client.id, &client.allowed_scopes, now)?,
     };
     let context = FlowContext {
         redirect_uri: None,
@@ -579,7 +617,7 @@ fn client_credentials(
     }
     let request = FlowRequest::token_request(body, &context.client, secret.as_deref());
     run_flow(
-        conn,
+        access.connection(),
         settings,
         keys,
         &context,
@@ -598,7 +636,7 @@ fn internal(what: &str) -> OAuthError {
 /// answered. tessera has checked everything the flow checks, so a refusal
 /// from oxide-auth here is a bug, reported as a server error.
 fn run_flow<F>(
-    conn: &mut DbConnection,
+    mut conn: Option<&mut DbConnection>,
     settings: &Settings,
     keys: &KeySet,
     context: &FlowContext,
@@ -612,10 +650,19 @@ where
     )
         -> Result<OAuthResponse, <FlowEndpoint<'e> as Endpoint<FlowRequest>>::Error>,
 {
+    // Codes, refresh tokens and ID tokens need the database; a flow that
+    // issues only an access token (client credentials) does not.
+    let needs_database = context.issue_refresh_token
+        || context.consumed_code.is_some()
+        || context.presented_refresh.is_some()
+        || (context.scope.contains("openid") && context.user_id.is_some());
+    if needs_database && conn.is_none() {
+        return Err(StorageError::NeedsDatabase.into());
+    }
     let endpoint = FlowEndpoint {
         registrar: PreparedRegistrar { context },
         store: Store {
-            conn,
+            conn: conn.as_deref_mut(),
             context,
             keys,
             settings,
@@ -652,6 +699,7 @@ where
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned();
+        let conn = conn.ok_or(StorageError::NeedsDatabase)?;
         let user =
             users::find_by_id(conn, &crate::domain::UserId::from_stored(user_id.clone()))?
                 .ok_or_else(|| OAuthError::InvalidGrant("the user no longer exists".to_owned()))?;

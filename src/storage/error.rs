@@ -23,6 +23,11 @@ pub enum StorageError {
     },
     #[error("a storage operation failed: {0}")]
     Failed(String),
+    /// Answering from memory only (`cache::Access::memory`), and the answer
+    /// needs the database: the caller runs the request again with a
+    /// connection. Never reaches a client.
+    #[error("this request needs the database")]
+    NeedsDatabase,
     #[error("the database task was cancelled or panicked")]
     Task(#[from] tokio::task::JoinError),
 }
@@ -33,7 +38,7 @@ impl StorageError {
     pub fn is_unavailable(&self) -> bool {
         use diesel::result::{DatabaseErrorKind, Error};
         match self {
-            Self::Pool(_) | Self::Connect(_) | Self::Failed(_) => true,
+            Self::Pool(_) | Self::Connect(_) | Self::Failed(_) | Self::NeedsDatabase => true,
             Self::Query(Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _)) => true,
             Self::Query(Error::DatabaseError(DatabaseErrorKind::Unknown, info)) => {
                 let message = info.message();

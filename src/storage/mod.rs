@@ -3,6 +3,7 @@
 //! module of query functions per table.
 
 pub mod audit;
+pub mod cache;
 pub mod clients;
 pub mod codes;
 pub mod error;

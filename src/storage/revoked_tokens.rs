@@ -52,6 +52,16 @@ pub fn is_revoked(conn: &mut DbConnection, jti: &str) -> Result<bool, StorageErr
         .is_some())
 }
 
+/// Whether any access token of grant `grant_id` is on the denylist.
+pub fn any_for_grant(conn: &mut DbConnection, grant_id: &str) -> Result<bool, StorageError> {
+    Ok(revoked::table
+        .filter(revoked::grant_id.eq(grant_id))
+        .select(revoked::jti)
+        .first::<String>(conn)
+        .optional()?
+        .is_some())
+}
+
 pub fn delete_expired(
     conn: &mut DbConnection,
     now: UnixTime,

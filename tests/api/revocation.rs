@@ -3,7 +3,9 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, TestClient, confidential_client, spawn_app};
+use std::time::Duration;
+
+use crate::helpers::{TestApp, TestClient, confidential_client, spawn_app, spawn_app_with};
 
 /// `RS1`: a resource server allowed to introspect tokens for the default
 /// audience (the issuer).
@@ -529,6 +531,9 @@ async fn operators_revoke_by_grant_user_or_client_from_the_cli() {
 
     let revoked = run(&["grant", "revoke", "--client", &client.id]);
     assert!(revoked.status.success());
+    // The CLI is another process: the server sees its revocation once what
+    // it remembers has aged past database.cache_ttl_ms.
+    wait_out_the_cache(&app).await;
     assert_eq!(introspect(&app, &rs1, at(&body)).await.1, inactive());
     let all = run(&["grant", "list", "--all", "--json"]);
     let all: Value = serde_json::from_slice(&all.stdout).expect("JSON");
@@ -557,7 +562,58 @@ async fn operators_revoke_by_grant_user_or_client_from_the_cli() {
             .status
             .success()
     );
+    wait_out_the_cache(&app).await;
     assert_eq!(introspect(&app, &rs1, at(&fresh)).await.1, inactive());
+}
+
+/// Sleeps past `database.cache_ttl_ms`: after it, nothing read before now is
+/// served from memory.
+async fn wait_out_the_cache(app: &TestApp) {
+    tokio::time::sleep(Duration::from_millis(
+        app.settings.database.cache_ttl_ms + 20,
+    ))
+    .await;
+}
+
+// DESIGN §4-5: introspection answers from memory within the bound, and
+// never past it: with the grants table gone, a token seen a moment ago may
+// still be answered, but once the bound has passed the answer is 503.
+#[tokio::test]
+async fn introspection_memory_never_outlives_its_bound() {
+    use diesel::connection::SimpleConnection as _;
+    let app = spawn_app().await;
+    let rs1 = resource_server(&app).await;
+    let (_, body, _) = tokens(&app).await;
+    assert_eq!(introspect(&app, &rs1, at(&body)).await.1["active"], true);
+    let db = app.db.clone();
+    db.run(|conn| {
+        conn.batch_execute("ALTER TABLE grants RENAME TO grants_away")?;
+        Ok::<_, tessera::storage::StorageError>(())
+    })
+    .await
+    .expect("schema change");
+    wait_out_the_cache(&app).await;
+    let (status, answer) = introspect(&app, &rs1, at(&body)).await;
+    assert_eq!(status, 503, "{answer}");
+    assert_ne!(answer["active"], true);
+}
+
+// The same CLI revocation with the cache turned off is seen at once.
+#[tokio::test]
+async fn without_the_cache_a_cli_revocation_counts_at_once() {
+    let app = spawn_app_with(|s| s.database.cache_ttl_ms = 0).await;
+    let rs1 = resource_server(&app).await;
+    let (client, body, _) = tokens(&app).await;
+    assert_eq!(introspect(&app, &rs1, at(&body)).await.1["active"], true);
+    let revoked = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["grant", "revoke", "--client", &client.id])
+        .env("TESSERA__DATABASE__URL", &app.settings.database.url)
+        .env("RUST_LOG", "warn")
+        .env_remove("TESSERA_ENV")
+        .output()
+        .expect("tessera runs");
+    assert!(revoked.status.success());
+    assert_eq!(introspect(&app, &rs1, at(&body)).await.1, inactive());
 }
 
 // SECURITY-CASES RV-05

@@ -141,6 +141,8 @@ async fn act(
         })
         .await
         .map_err(|e: StorageError| PageError::from(e))?;
+    // A grant may have changed: this instance's next answer must know.
+    state.cache.forget_all();
     if outcome == Outcome::Revoked {
         state
             .metrics

@@ -115,6 +115,8 @@ pub async fn start(
             ))
         })
         .await?;
+    // A grant may have changed: this instance's next answer must know.
+    state.cache.forget_all();
     match decided {
         Ok(Decision::Issued { location }) => Ok(found(&location)),
         Ok(Decision::AskConsent {
@@ -233,6 +235,8 @@ pub async fn answer(
             ))
         })
         .await?;
+    // A grant may have changed: this instance's next answer must know.
+    state.cache.forget_all();
     match outcome {
         // AZ-04: 303, so the browser follows with GET and never re-posts.
         Ok(location) => Ok(see_other(&location)),

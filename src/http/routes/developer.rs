@@ -381,6 +381,7 @@ pub async fn update(
             Ok::<_, StorageError>(Ok(()))
         })
         .await?;
+    state.cache.forget_all();
     match outcome {
         Ok(()) => Ok(see_other(&format!("/developer/apps/{}", client.id))),
         Err(error) => form_page(
@@ -415,7 +416,8 @@ pub async fn rotate(
     let secret = state
         .db
         .run(move |conn| Ok::<_, StorageError>(registry::rotate_secret(conn, &id, overlap, now())))
-        .await?
+        .await
+        .inspect(|_| state.cache.forget_all())?
         .map_err(|e| PageError::BadRequest(e.to_string()))?
         .ok_or(PageError::NotFound)?;
     tracing::info!(client.id = %client.id, "client secret rotated on the developer pages");
@@ -471,6 +473,7 @@ pub async fn delete(
             clients::delete(conn, &id)
         })
         .await?;
+    state.cache.forget_all();
     tracing::info!(client.id = %client.id, user.id = %current.user().id, "app deleted on the developer pages");
     Ok(see_other("/developer/apps"))
 }

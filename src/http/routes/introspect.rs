@@ -5,12 +5,15 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::token::{authorization_header, read_form};
 use super::wellknown::key_failure;
-use crate::domain::now;
+use crate::config::Settings;
+use crate::domain::{UnixTime, now};
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
 use crate::oauth::error::OAuthError;
+use crate::oauth::keys::KeySet;
 use crate::oauth::{introspect, token};
 use crate::storage::StorageError;
+use crate::storage::cache::Access;
 
 /// The caller authenticates as a confidential client (IN-01); the token is
 /// read from the body only, never the URL. Storage failures answer 503,
@@ -31,20 +34,31 @@ pub async fn introspect(
         .map(str::to_owned)
         .ok_or_else(|| OAuthError::InvalidRequest("token is missing".to_owned()))?;
     let keys = state.keys.get().await.map_err(key_failure)?;
-    let settings = state.settings.clone();
-    let answer = state
-        .db
-        .run(move |conn| {
-            let at = now();
-            let caller = token::authenticate(conn, &settings, presented, at)?;
-            if !caller.is_confidential() {
-                return Err(OAuthError::InvalidClient(
-                    "introspection needs a confidential client".to_owned(),
-                ));
-            }
-            introspect::introspect(conn, &settings, &keys, &caller, &token, at).map_err(unavailable)
-        })
-        .await?;
+    let at = now();
+    // From memory when every row it needs was read within the cache bound
+    // (no database round trip, no thread hop); otherwise on the blocking
+    // pool with a connection.
+    let answer = match answer(
+        &mut Access::memory(&state.cache),
+        &state.settings,
+        &keys,
+        presented.clone(),
+        &token,
+        at,
+    ) {
+        Err(error) if error.needs_database() => {
+            let settings = state.settings.clone();
+            let cache = state.cache.clone();
+            state
+                .db
+                .run(move |conn| {
+                    let mut access = Access::database(conn, &cache);
+                    answer(&mut access, &settings, &keys, presented, &token, at)
+                })
+                .await?
+        }
+        other => other?,
+    };
     let active = if answer["active"] == true {
         "true"
     } else {
@@ -59,8 +73,29 @@ pub async fn introspect(
         .json(answer))
 }
 
+/// Authenticates the caller and introspects `token` for it.
+fn answer(
+    access: &mut Access<'_>,
+    settings: &Settings,
+    keys: &KeySet,
+    presented: Option<token::PresentedClient>,
+    token: &str,
+    at: UnixTime,
+) -> Result<serde_json::Value, OAuthError> {
+    let caller = token::authenticate(access, settings, presented, at)?;
+    if !caller.is_confidential() {
+        return Err(OAuthError::InvalidClient(
+            "introspection needs a confidential client".to_owned(),
+        ));
+    }
+    introspect::introspect(access, settings, keys, &caller, token, at).map_err(unavailable)
+}
+
 /// Fail closed: whatever went wrong in storage, the answer is 503.
 pub fn unavailable(error: StorageError) -> OAuthError {
+    if matches!(error, StorageError::NeedsDatabase) {
+        return OAuthError::Unavailable(error);
+    }
     if !error.is_unavailable() {
         tracing::error!(error = ?error, "storage failed during introspection or revocation");
     }

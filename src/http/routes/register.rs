@@ -158,6 +158,7 @@ pub async fn update(
         registration::update(conn, &settings, &id, token.as_deref(), &metadata, now())
     })
     .await
+    .inspect(|_| state.cache.forget_all())
     {
         Ok(document) => HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -178,6 +179,7 @@ pub async fn delete(
         registration::delete(conn, &id, token.as_deref(), now())
     })
     .await
+    .inspect(|_| state.cache.forget_all())
     {
         Ok(()) => HttpResponse::NoContent().finish(),
         Err(error) => error_response(error),

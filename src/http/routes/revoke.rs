@@ -12,6 +12,7 @@ use crate::http::state::AppState;
 use crate::oauth::error::OAuthError;
 use crate::oauth::revoke::{self, RevokeError};
 use crate::oauth::token;
+use crate::storage::cache::Access;
 
 /// 200 with an empty body whether or not the token existed (RV-02); 400 for
 /// another client's token, which stays valid (RV-03); 503 with
@@ -33,12 +34,17 @@ pub async fn revoke(
         .ok_or_else(|| OAuthError::InvalidRequest("token is missing".to_owned()))?;
     let keys = state.keys.get().await.map_err(key_failure)?;
     let settings = state.settings.clone();
+    let cache = state.cache.clone();
     let outcome = state
         .db
         .run(move |conn| {
             let at = now();
-            let caller = token::authenticate(conn, &settings, presented, at)?;
-            match revoke::revoke(conn, &settings, &keys, &caller, &token, at) {
+            let caller =
+                token::authenticate(&mut Access::fresh(conn, &cache), &settings, presented, at)?;
+            let revoked = revoke::revoke(conn, &settings, &keys, &caller, &token, at);
+            // Whatever it revoked, this instance's next answer must know.
+            cache.forget_all();
+            match revoked {
                 Ok(()) => Ok(()),
                 Err(RevokeError::NotYours) => Err(OAuthError::InvalidRequest(
                     "the token was not issued to this client".to_owned(),

@@ -9,6 +9,8 @@ use crate::http::state::AppState;
 use crate::metrics;
 use crate::oauth::error::OAuthError;
 use crate::oauth::{Params, token};
+use crate::storage::StorageError;
+use crate::storage::cache::Access;
 
 /// The token endpoint: form body only (parameters in the query string are
 /// never read, so a secret there is ignored, CA-02), any origin (CORS),
@@ -42,7 +44,6 @@ pub async fn exchange(
         span.record("grant.type", grant_type.get(..40).unwrap_or(grant_type));
     }
     let authorization = authorization_header(&req);
-    let settings = state.settings.clone();
     let keys = state
         .keys
         .get()
@@ -54,36 +55,75 @@ pub async fn exchange(
         .chars()
         .take(40)
         .collect::<String>();
-    let outcome = state
-        .db
-        .run(move |conn| {
-            let mut events = token::TokenEvents::default();
-            let result = token::exchange(
-                conn,
-                &settings,
-                &keys,
-                authorization.as_deref(),
-                &params,
-                now(),
-                &mut events,
-            );
-            Ok::<_, OAuthError>((result, events))
-        })
-        .await
-        .and_then(|(result, events)| {
-            if events.refresh_reuse_revoked {
-                state.metrics.increment(&metrics::REFRESH_REUSE, "", "");
-                state
-                    .metrics
-                    .increment(&metrics::GRANTS_REVOKED, "reason", "refresh_reuse");
-            }
-            if events.code_replay_revoked {
-                state
-                    .metrics
-                    .increment(&metrics::GRANTS_REVOKED, "reason", "code_replay");
-            }
-            result
-        });
+    // Client credentials are answered from memory when the client, its
+    // lock-out state and its standing grant were read within the cache
+    // bound: nothing is written per token, so there is nothing to wait for.
+    // Anything else (or a miss) runs on the blocking pool with a connection.
+    let mut events = token::TokenEvents::default();
+    let at = now();
+    let from_memory = if grant_type == "client_credentials" {
+        token::exchange(
+            &mut Access::memory(&state.cache),
+            &state.settings,
+            &keys,
+            authorization.as_deref(),
+            &params,
+            at,
+            &mut events,
+        )
+    } else {
+        Err(StorageError::NeedsDatabase.into())
+    };
+    let outcome = match from_memory {
+        Err(error) if error.needs_database() => {
+            let grant_type = grant_type.clone();
+            let settings = state.settings.clone();
+            let cache = state.cache.clone();
+            state
+                .db
+                .run(move |conn| {
+                    let mut events = token::TokenEvents::default();
+                    // Code exchange and refresh write durably anyway: they
+                    // read the client fresh, so an operator's change to it
+                    // counts at once.
+                    let mut access = if grant_type == "client_credentials" {
+                        Access::database(conn, &cache)
+                    } else {
+                        Access::fresh(conn, &cache)
+                    };
+                    let result = token::exchange(
+                        &mut access,
+                        &settings,
+                        &keys,
+                        authorization.as_deref(),
+                        &params,
+                        at,
+                        &mut events,
+                    );
+                    Ok::<_, OAuthError>((result, events))
+                })
+                .await
+                .and_then(|(result, recorded)| {
+                    events = recorded;
+                    result
+                })
+        }
+        other => other,
+    };
+    if events.revoked_a_grant() {
+        state.cache.forget_all();
+    }
+    if events.refresh_reuse_revoked {
+        state.metrics.increment(&metrics::REFRESH_REUSE, "", "");
+        state
+            .metrics
+            .increment(&metrics::GRANTS_REVOKED, "reason", "refresh_reuse");
+    }
+    if events.code_replay_revoked {
+        state
+            .metrics
+            .increment(&metrics::GRANTS_REVOKED, "reason", "code_replay");
+    }
     let response = match outcome {
         Ok(response) => {
             state

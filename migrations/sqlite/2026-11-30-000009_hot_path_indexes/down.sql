@@ -1,0 +1,1 @@
+DROP INDEX revoked_access_tokens_grant;
