@@ -86,6 +86,27 @@ pub enum DiagnoseCommand {
         #[arg(long, default_value_t = 2)]
         seconds: u64,
     },
+    /// Prints how many access tokens one core verifies per second (header,
+    /// signature and claims, no cache) with a fresh key of ALGORITHM: the
+    /// ceiling of introspecting tokens never seen before.
+    VerifyRate {
+        #[arg(long, default_value = "ES256")]
+        algorithm: String,
+        #[arg(long, default_value_t = 2)]
+        seconds: u64,
+    },
+    /// Inserts COUNT grants of CLIENT_ID, each with a refresh token whose
+    /// plaintext is `seed-rt-<n>`: bulk rows for the benchmark's cost-growth
+    /// runs. Never on a production database.
+    Seed {
+        #[arg(long)]
+        client_id: String,
+        #[arg(long)]
+        count: u64,
+        /// The first n (to add more later).
+        #[arg(long, default_value_t = 0)]
+        first: u64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -449,22 +470,7 @@ pub async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()>
             Ok(())
         }
         Command::Diagnose(DiagnoseCommand::SignRate { algorithm, seconds }) => {
-            let algorithm = crate::config::SigningAlgorithm::parse(&algorithm)
-                .ok_or_else(|| anyhow::anyhow!("unknown algorithm `{algorithm}`"))?;
-            let keys = crate::oauth::keys::KeySet::ephemeral(&[algorithm])?;
-            let at = now();
-            let claims = crate::oauth::keys::AccessClaims {
-                iss: settings.server.issuer_str().to_owned(),
-                sub: "diagnose".to_owned(),
-                aud: crate::oauth::keys::Audience::One("diagnose".to_owned()),
-                client_id: "diagnose".to_owned(),
-                scope: "profile".to_owned(),
-                jti: "diagnose".to_owned(),
-                iat: at,
-                nbf: at,
-                exp: at + 600,
-                gid: "diagnose".to_owned(),
-            };
+            let (keys, claims) = diagnose_keys(&settings, &algorithm)?;
             let started = std::time::Instant::now();
             let mut signed = 0_u64;
             while started.elapsed().as_secs() < seconds {
@@ -474,6 +480,37 @@ pub async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()>
             println!("{:.0}", signed as f64 / started.elapsed().as_secs_f64());
             Ok(())
         }
+        Command::Diagnose(DiagnoseCommand::VerifyRate { algorithm, seconds }) => {
+            let (keys, claims) = diagnose_keys(&settings, &algorithm)?;
+            let token = keys.sign_access_token(&claims)?;
+            let issuer = settings.server.issuer_str();
+            let started = std::time::Instant::now();
+            let mut verified = 0_u64;
+            while started.elapsed().as_secs() < seconds {
+                keys.verify_access_token(&token, issuer, 0)
+                    .map_err(|e| anyhow::anyhow!("verification failed: {e:?}"))?;
+                verified += 1;
+            }
+            println!("{:.0}", verified as f64 / started.elapsed().as_secs_f64());
+            Ok(())
+        }
+        Command::Diagnose(DiagnoseCommand::Seed {
+            client_id,
+            count,
+            first,
+        }) => {
+            let db = migrated(&settings).await?;
+            let client_id = crate::domain::ClientId::parse(&client_id)
+                .ok_or_else(|| anyhow::anyhow!("`{client_id}` is not a client id"))?;
+            let at = now();
+            db.run(move |conn| {
+                crate::storage::seed::insert_grants(conn, &client_id, first, count, at)
+            })
+            .await
+            .context("seeding grants")?;
+            println!("inserted {count} grants with one refresh token each");
+            Ok(())
+        }
         Command::Prune => {
             let db = migrated(&settings).await?;
             let removed = auth::prune(&db, &settings, now()).await?;
@@ -481,6 +518,30 @@ pub async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()>
             Ok(())
         }
     }
+}
+
+/// A fresh in-memory key of `algorithm` and claims to sign with it.
+fn diagnose_keys(
+    settings: &Settings,
+    algorithm: &str,
+) -> anyhow::Result<(crate::oauth::keys::KeySet, crate::oauth::keys::AccessClaims)> {
+    let algorithm = crate::config::SigningAlgorithm::parse(algorithm)
+        .ok_or_else(|| anyhow::anyhow!("unknown algorithm `{algorithm}`"))?;
+    let keys = crate::oauth::keys::KeySet::ephemeral(&[algorithm])?;
+    let at = now();
+    let claims = crate::oauth::keys::AccessClaims {
+        iss: settings.server.issuer_str().to_owned(),
+        sub: "diagnose".to_owned(),
+        aud: crate::oauth::keys::Audience::One("diagnose".to_owned()),
+        client_id: "diagnose".to_owned(),
+        scope: "profile".to_owned(),
+        jti: "diagnose".to_owned(),
+        iat: at,
+        nbf: at,
+        exp: at + 600,
+        gid: "diagnose".to_owned(),
+    };
+    Ok((keys, claims))
 }
 
 /// Opens the database and applies migrations, so admin commands work on a

@@ -1,6 +1,7 @@
 //! Signing keys: generated with aws-lc-rs, private parts encrypted at rest
 //! with AES-256-GCM under the key-encryption key (OP-04), parsed once and
-//! kept in memory; the JWKS document serialised once; JWTs signed and
+//! kept in memory; the JWKS document serialised once; JWTs signed with the
+//! parsed aws-lc-rs key (JWS compact serialisation, RFC 7515 §7.1) and
 //! verified with jsonwebtoken under an algorithm allow-list (JW-01..JW-06).
 
 use std::collections::HashMap;
@@ -96,10 +97,96 @@ pub struct AccessClaims {
 
 /// One key pair, parsed.
 struct SigningKey {
+    #[cfg(test)]
     kid: String,
     algorithm: Algorithm,
+    #[cfg(test)]
     encoding: EncodingKey,
+    signer: Signer,
+    /// The protected headers, serialised and base64url-encoded once.
+    access_token_header: String,
+    id_token_header: String,
     decoding: DecodingKey,
+}
+
+/// A private key parsed once. jsonwebtoken's `encode` parses the PKCS#8
+/// document again, with a public-point check, on every call: that cost
+/// more than the ECDSA signature itself (docs/benchmarks.md).
+enum Signer {
+    Ecdsa(aws_signature::EcdsaKeyPair),
+    Ed25519(aws_signature::Ed25519KeyPair),
+    Rsa(aws_signature::RsaKeyPair),
+}
+
+impl Signer {
+    fn parse(algorithm: SigningAlgorithm, private: &[u8]) -> Result<Self, KeyError> {
+        let bad = |e: aws_lc_rs::error::KeyRejected| KeyError::Crypto(e.to_string());
+        Ok(match algorithm {
+            SigningAlgorithm::ES256 => Self::Ecdsa(
+                aws_signature::EcdsaKeyPair::from_pkcs8(
+                    &aws_signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+                    private,
+                )
+                .map_err(bad)?,
+            ),
+            SigningAlgorithm::EdDSA => {
+                Self::Ed25519(aws_signature::Ed25519KeyPair::from_pkcs8(private).map_err(bad)?)
+            }
+            SigningAlgorithm::RS256 => {
+                Self::Rsa(aws_signature::RsaKeyPair::from_der(private).map_err(bad)?)
+            }
+        })
+    }
+
+    /// The JWS signature of `message` (ES256: r || s, 64 bytes).
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
+        let failed = |_| KeyError::Crypto("signing failed".to_owned());
+        match self {
+            Self::Ecdsa(pair) => Ok(pair
+                .sign(&SystemRandom::new(), message)
+                .map_err(failed)?
+                .as_ref()
+                .to_vec()),
+            Self::Ed25519(pair) => Ok(pair.sign(message).as_ref().to_vec()),
+            Self::Rsa(pair) => {
+                let mut signature = vec![0; pair.public_modulus_len()];
+                pair.sign(
+                    &aws_signature::RSA_PKCS1_SHA256,
+                    &SystemRandom::new(),
+                    message,
+                    &mut signature,
+                )
+                .map_err(failed)?;
+                Ok(signature)
+            }
+        }
+    }
+}
+
+impl SigningKey {
+    /// `header.payload.signature` with `claims` as the payload.
+    fn sign_jws(&self, encoded_header: &str, claims: &impl Serialize) -> Result<String, KeyError> {
+        let payload = serde_json::to_vec(claims)
+            .map_err(|e| KeyError::Crypto(format!("claims do not serialise: {e}")))?;
+        let mut token = String::with_capacity(encoded_header.len() + payload.len() * 4 / 3 + 400);
+        token.push_str(encoded_header);
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
+        let signature = self.signer.sign(token.as_bytes())?;
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(&signature, &mut token);
+        Ok(token)
+    }
+}
+
+/// A protected header `{"typ", "alg", "kid"}`, base64url-encoded.
+fn encoded_header(algorithm: Algorithm, kid: &str, typ: &str) -> Result<String, KeyError> {
+    let mut header = Header::new(algorithm);
+    header.kid = Some(kid.to_owned());
+    header.typ = Some(typ.to_owned());
+    let json = serde_json::to_vec(&header)
+        .map_err(|e| KeyError::Crypto(format!("header does not serialise: {e}")))?;
+    Ok(URL_SAFE_NO_PAD.encode(json))
 }
 
 /// Every active key, the one that signs, and the JWKS document.
@@ -352,10 +439,8 @@ impl KeySet {
 
     /// Signs access-token claims with the current key, `typ: at+jwt`.
     pub fn sign_access_token(&self, claims: &AccessClaims) -> Result<String, KeyError> {
-        let mut header = Header::new(self.signer.algorithm);
-        header.kid = Some(self.signer.kid.clone());
-        header.typ = Some(ACCESS_TOKEN_TYPE.to_owned());
-        jsonwebtoken::encode(&header, claims, &self.signer.encoding).map_err(KeyError::Sign)
+        self.signer
+            .sign_jws(&self.signer.access_token_header, claims)
     }
 
     /// Signs OpenID Connect ID token claims (`typ: JWT`) with the newest key
@@ -366,10 +451,7 @@ impl KeySet {
         algorithm: SigningAlgorithm,
     ) -> Result<String, KeyError> {
         let key = self.signers.get(algorithm.as_str()).unwrap_or(&self.signer);
-        let mut header = Header::new(key.algorithm);
-        header.kid = Some(key.kid.clone());
-        header.typ = Some("JWT".to_owned());
-        jsonwebtoken::encode(&header, claims, &key.encoding).map_err(KeyError::Sign)
+        key.sign_jws(&key.id_token_header, claims)
     }
 
     /// The hash OpenID Connect's `at_hash` uses with `algorithm`: the left
@@ -665,6 +747,7 @@ fn parse_key(
             .ok_or_else(|| KeyError::Crypto(format!("JWK of {kid} lacks `{name}`")))
     };
     let bad = |e: jsonwebtoken::errors::Error| KeyError::Crypto(e.to_string());
+    let signer = Signer::parse(algorithm, private)?;
     let (alg, encoding, decoding) = match algorithm {
         SigningAlgorithm::ES256 => (
             Algorithm::ES256,
@@ -682,10 +765,17 @@ fn parse_key(
             DecodingKey::from_rsa_components(&field("n")?, &field("e")?).map_err(bad)?,
         ),
     };
+    #[cfg(not(test))]
+    let _ = encoding;
     Ok(SigningKey {
+        #[cfg(test)]
         kid: kid.to_owned(),
         algorithm: alg,
+        #[cfg(test)]
         encoding,
+        signer,
+        access_token_header: encoded_header(alg, kid, ACCESS_TOKEN_TYPE)?,
+        id_token_header: encoded_header(alg, kid, "JWT")?,
         decoding,
     })
 }

@@ -15,6 +15,7 @@ pub mod refresh_tokens;
 pub mod registration_tokens;
 pub mod revoked_tokens;
 pub mod schema;
+pub mod seed;
 pub mod sessions;
 pub mod throttles;
 pub mod users;
