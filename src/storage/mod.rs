@@ -19,6 +19,7 @@ pub mod seed;
 pub mod sessions;
 pub mod throttles;
 pub mod users;
+mod writer;
 
 use std::time::Duration;
 
@@ -107,6 +108,8 @@ impl r2d2::ManageConnection for ConnectionManager {
 pub struct Db {
     pool: r2d2::Pool<ConnectionManager>,
     backend: Backend,
+    /// SQLite only: the group-commit writer (`storage::writer`).
+    writer: Option<writer::Writer>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,10 +140,21 @@ impl Db {
         let pool = r2d2::Pool::builder()
             .max_size(settings.max_connections)
             .min_idle(Some(0))
+            // A SQLite file does not drop connections; a PostgreSQL server
+            // may, and a checked-out connection is then tested first.
+            .test_on_check_out(backend == Backend::Postgres)
             .connection_timeout(Duration::from_secs(settings.connect_timeout_secs))
             .error_handler(Box::new(PoolErrorLogger))
             .build_unchecked(manager);
-        Ok(Self { pool, backend })
+        let writer = match backend {
+            Backend::Sqlite => Some(writer::Writer::start(pool.clone())?),
+            Backend::Postgres => None,
+        };
+        Ok(Self {
+            pool,
+            backend,
+            writer,
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -171,6 +185,21 @@ impl Db {
         task.in_current_span()
             .await
             .map_err(|e| E::from(StorageError::from(e)))?
+    }
+
+    /// Runs `work`, which writes durably, and answers once it is committed.
+    /// On SQLite it joins the writer's next batch (group commit, see
+    /// `storage::writer`); on PostgreSQL it is [`Db::run`].
+    pub async fn write<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StorageError> + Send + 'static,
+    {
+        match &self.writer {
+            Some(writer) => writer.write(work).await,
+            None => self.run(work).await,
+        }
     }
 
     /// Applies every pending migration of the backend in use.

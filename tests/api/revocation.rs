@@ -698,3 +698,38 @@ async fn client_credential_tokens_belong_to_the_clients_standing_grant() {
         "only that token"
     );
 }
+
+// Durable writes arriving together are committed together (group commit
+// on SQLite): every parallel revocation is answered 200 only once written,
+// and every one of them counts.
+#[tokio::test]
+async fn parallel_revocations_are_each_written_before_they_are_answered() {
+    let app = spawn_app().await;
+    let rs1 = resource_server(&app).await;
+    let mut registration = confidential_client();
+    registration.redirect_uris.clear();
+    registration.grant_types = vec!["client_credentials".to_owned()];
+    let client = app.register(registration).await;
+    let mut minted = Vec::new();
+    for _ in 0..40 {
+        let body: Value = app
+            .token(&client, &[("grant_type", "client_credentials")])
+            .await
+            .json()
+            .await
+            .expect("JSON");
+        minted.push(at(&body).to_owned());
+    }
+    let answers = futures_util::future::join_all(
+        minted
+            .iter()
+            .map(|token| revoke(&app, &client, token, None)),
+    )
+    .await;
+    assert!(answers.iter().all(|r| r.status() == 200));
+    // A fresh server on the same database (nothing remembered) agrees.
+    let again = crate::helpers::spawn_instance_of(&app).await;
+    for token in &minted {
+        assert_eq!(introspect(&again, &rs1, token).await.1, inactive());
+    }
+}

@@ -46,7 +46,7 @@ pub async fn start(
     let settings = state.settings.clone();
     let validated = state
         .db
-        .run(move |conn| {
+        .write(move |conn| {
             Ok::<_, crate::storage::StorageError>(authorize::validate(conn, &settings, &params))
         })
         .await?;
@@ -103,7 +103,7 @@ pub async fn start(
     let auth_time = current.session.auth_time;
     let decided = state
         .db
-        .run(move |conn| {
+        .write(move |conn| {
             Ok::<_, crate::storage::StorageError>(authorize::decide(
                 conn,
                 &settings,
@@ -223,7 +223,7 @@ pub async fn answer(
     let user_id = current.user().id.clone();
     let outcome = state
         .db
-        .run(move |conn| {
+        .write(move |conn| {
             Ok::<_, crate::storage::StorageError>(authorize::answer(
                 conn,
                 &settings,

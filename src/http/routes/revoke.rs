@@ -35,9 +35,11 @@ pub async fn revoke(
     let keys = state.keys.get().await.map_err(key_failure)?;
     let settings = state.settings.clone();
     let cache = state.cache.clone();
+    // A durable write: on SQLite it is committed together with other
+    // requests' writes (group commit) and answered after the commit.
     let outcome = state
         .db
-        .run(move |conn| {
+        .write(move |conn| {
             let at = now();
             let caller =
                 token::authenticate(&mut Access::fresh(conn, &cache), &settings, presented, at)?;

@@ -79,9 +79,11 @@ pub async fn exchange(
             let grant_type = grant_type.clone();
             let settings = state.settings.clone();
             let cache = state.cache.clone();
+            // Durable writes: on SQLite committed together with other
+            // requests' (group commit) and answered after the commit.
             state
                 .db
-                .run(move |conn| {
+                .write(move |conn| {
                     let mut events = token::TokenEvents::default();
                     // Code exchange and refresh write durably anyway: they
                     // read the client fresh, so an operator's change to it
