@@ -190,16 +190,18 @@ basic() { printf 'wrk.headers["Authorization"] = "Basic %s"' "$(printf '%s' "$1"
 
 # Fills FILE with at least COUNT fresh access tokens of the bench client.
 mint_tokens() { # count file
-  local work=$OUT/run-mint
+  local work=$OUT/run-mint all
   mkdir -p "$work"
-  lua_capture "$work/mint.lua" "$2" POST "grant_type=client_credentials&scope=profile" \
+  all=$work/minted
+  lua_capture "$work/mint.lua" "$work/batch" POST "grant_type=client_credentials&scope=profile" \
     "$(basic "$CLIENT_ID:$CLIENT_SECRET")" json:access_token
-  : >"$2.all"
-  while [ "$(wc -l <"$2.all")" -lt "$1" ]; do
-    harvest 1 "$2" "$work/mint.lua" /oauth2/token
-    cat "$2" >>"$2.all"
+  : >"$all"
+  while [ "$(wc -l <"$all")" -lt "$1" ]; do
+    harvest 1 "$work/batch" "$work/mint.lua" /oauth2/token
+    cat "$work/batch" >>"$all"
   done
-  head -n "$1" "$2.all" >"$2"; rm -f "$2.all"
+  head -n "$1" "$all" >"$2"
+  rm -f "$all" "$work/batch"
 }
 
 # A scenario whose list of single-use tokens ran out before DURATION ended
