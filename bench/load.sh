@@ -85,6 +85,7 @@ lua_post() { # file body [basic-auth user:pass]
 # twice (a replay would revoke its grant and count as an error).
 lua_once() { # file list body-prefix auth [capture-key capture-out]
   local file=$1 list=$2 prefix=$3 auth=$4 key=${5:-} out=${6:-}
+  local threads=$(( ${ONCE_CONCURRENCY:-2} < 2 ? 1 : 2 ))
   cat >"$file" <<LUA
 local counter = 0
 function setup(thread) thread:set("id", counter); counter = counter + 1 end
@@ -92,7 +93,7 @@ local mine, i, out = {}, 0, nil
 function init(args)
   local n = 0
   for line in io.lines("$list") do
-    if n % 2 == id then mine[#mine + 1] = line end
+    if n % $threads == id then mine[#mine + 1] = line end
     n = n + 1
   end
   if "$out" ~= "" then out = io.open("$out." .. id, "a") end
@@ -102,7 +103,12 @@ wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 wrk.headers["Authorization"] = "Basic $(printf '%s' "$auth" | base64 -w0)"
 request = function()
   i = i + 1
-  if i > #mine then wrk.thread:stop(); i = #mine end
+  if i > #mine then
+    -- Spent: never present a token twice (a replayed code or refresh token
+    -- revokes its grant); an unknown one changes nothing.
+    wrk.thread:stop()
+    return wrk.format(nil, nil, nil, "${prefix}spent")
+  end
   return wrk.format(nil, nil, nil, "$prefix" .. mine[i])
 end
 response = function(status, headers, body)
@@ -237,12 +243,12 @@ introspection_and_revocation() { # work-dir
   for c in $CONCURRENCY; do run "introspect, same token$LABEL" "$c" /oauth2/introspect "$work/same.lua"; done
   for c in $CONCURRENCY; do
     mint_tokens $(( NEW_TOKENS_PER_SECOND * DURATION )) "$work/new.txt"
-    lua_once "$work/new.lua" "$work/new.txt" "token=" "$RS_ID:$RS_SECRET"
+    ONCE_CONCURRENCY=$c lua_once "$work/new.lua" "$work/new.txt" "token=" "$RS_ID:$RS_SECRET"
     run_once "introspect, never-seen tokens$LABEL" "$c" /oauth2/introspect "$work/new.lua" "$work/new.txt"
   done
   for c in $CONCURRENCY; do
     mint_tokens $(( REVOKES_PER_SECOND * DURATION )) "$work/revoke.txt"
-    lua_once "$work/revoke.lua" "$work/revoke.txt" "token=" "$CLIENT_ID:$CLIENT_SECRET"
+    ONCE_CONCURRENCY=$c lua_once "$work/revoke.lua" "$work/revoke.txt" "token=" "$CLIENT_ID:$CLIENT_SECRET"
     run_once "revoke access token (durable write)$LABEL" "$c" /oauth2/revoke "$work/revoke.lua" "$work/revoke.txt"
   done
 }
@@ -259,14 +265,14 @@ code_flow() { # work-dir
   for c in $CONCURRENCY; do
     harvest $(( DURATION * 3 )) "$work/codes.txt" "$work/authorize.lua" "$query"
     rm -f "$work/rts-$c.txt".*
-    lua_once "$work/exchange.lua" "$work/codes.txt" \
+    ONCE_CONCURRENCY=$c lua_once "$work/exchange.lua" "$work/codes.txt" \
       "grant_type=authorization_code&redirect_uri=$(jq -rn --arg u "$REDIRECT" '$u|@uri')&code_verifier=$VERIFIER&code=" \
       "$APP_ID:$APP_SECRET" refresh_token "$work/rts-$c.txt"
     run_once "authorization_code exchange (durable write)" "$c" /oauth2/token "$work/exchange.lua" "$work/codes.txt"
     cat "$work/rts-$c.txt".* >"$work/rts-$c.txt"; rm -f "$work/rts-$c.txt".*
   done
   for c in $CONCURRENCY; do
-    lua_once "$work/refresh.lua" "$work/rts-$c.txt" "grant_type=refresh_token&refresh_token=" "$APP_ID:$APP_SECRET"
+    ONCE_CONCURRENCY=$c lua_once "$work/refresh.lua" "$work/rts-$c.txt" "grant_type=refresh_token&refresh_token=" "$APP_ID:$APP_SECRET"
     run_once "refresh_token rotation (durable write)" "$c" /oauth2/token "$work/refresh.lua" "$work/rts-$c.txt"
   done
 }
@@ -275,13 +281,18 @@ code_flow() { # work-dir
 # and refresh tokens seeded in bulk, plus introspection and revocation of
 # randomly chosen seeded refresh tokens (lookups in the big tables).
 growth() { # backend-url
-  local url=$1 n work
+  local url=$1 n work seed
   for n in $GROWTH; do
     rm -f "$OUT"/bench.db*
     [ "$BACKEND" = sqlite ] || reset_postgres "$url"
     start_server ES256 "$url"
     work=$OUT/run-ES256-$BACKEND
-    "$BIN" diagnose seed --client-id "$CLIENT_ID" --count "$n" >/dev/null
+    # The seeded grants belong to a client of their own: one client with a
+    # million standing client-credentials grants cannot happen (it keeps
+    # one), and would make the bench client's grant lookup scan them all.
+    seed=$("$BIN" client add --name seed --grant-type client_credentials --scope profile --json)
+    SEED_ID=$(jq -r .client_id <<<"$seed"); SEED_SECRET=$(jq -r .client_secret <<<"$seed")
+    "$BIN" diagnose seed --client-id "$SEED_ID" --count "$n" >/dev/null
     LABEL=", $n grants" introspection_and_revocation "$work"
     cat >"$work/seeded.lua" <<LUA
 wrk.method = "POST"
@@ -290,7 +301,7 @@ request = function()
   return wrk.format(nil, nil, nil, "token=seed-rt-" .. math.random(0, $n - 1))
 end
 LUA
-    { cat "$work/seeded.lua"; basic "$CLIENT_ID:$CLIENT_SECRET"; echo; } >"$work/seeded-client.lua"
+    { cat "$work/seeded.lua"; basic "$SEED_ID:$SEED_SECRET"; echo; } >"$work/seeded-client.lua"
     run "introspect a random seeded refresh token, $n grants" 64 /oauth2/introspect "$work/seeded-client.lua"
     run "revoke a random seeded refresh token (durable write), $n grants" 64 /oauth2/revoke "$work/seeded-client.lua"
     stop_server
