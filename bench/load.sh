@@ -3,7 +3,8 @@
 # SQLite (and on PostgreSQL when BENCH_POSTGRES_URL is set), creates fixtures
 # through the real CLI and endpoints, and drives it over loopback with wrk at
 # each concurrency for DURATION seconds per scenario. Prints a Markdown table
-# (also written to target/bench/results.md) with requests/s, p50, p99,
+# (also written to target/bench/results.md and to the end of
+# docs/benchmarks.md) with requests/s, p50, p99,
 # errors, the server's CPU seconds (from /proc), requests per server
 # CPU-second, peak RSS, and the same-run ceilings: the /health/live rate,
 # the raw signing and verification rates of each algorithm, the disk's
@@ -219,7 +220,7 @@ run_once() { # name concurrency path lua list
   run "$1" "$2" "$3" "$4"
   rps=$(tail -n 1 "$RESULTS" | awk -F'|' '{ gsub(/ /, "", $5); print $5 }')
   if awk -v r="$rps" -v d="$DURATION" -v n="$before" 'BEGIN { exit !(r * d >= 0.95 * n) }'; then
-    echo "- $1, c=$2: its list of $before single-use tokens ran out before the ${DURATION} s ended, so req/s is a lower bound (requests per server CPU-second are exact)." >>"$OUT/notes.md"
+    echo "- $BACKEND, $1, c=$2: its list of $before single-use tokens ran out before the ${DURATION} s ended, so req/s is a lower bound (requests per server CPU-second are exact)." >>"$OUT/notes.md"
   fi
 }
 
@@ -349,3 +350,13 @@ done
   rm -f "$OUT/fsync.test"
   echo "- disk: 500 synchronous 4 KiB writes at $fsyncs"
 } | tee -a "$RESULTS"
+
+# The raw table goes between the markers at the end of docs/benchmarks.md.
+if grep -q '<!-- results:start -->' docs/benchmarks.md; then
+  awk -v results="$RESULTS" '
+    /<!-- results:start -->/ { print; while ((getline line < results) > 0) print line; skip = 1; next }
+    /<!-- results:end -->/ { skip = 0 }
+    !skip' docs/benchmarks.md >"$OUT/benchmarks.md"
+  mv "$OUT/benchmarks.md" docs/benchmarks.md
+  echo "docs/benchmarks.md: raw results replaced"
+fi

@@ -516,7 +516,9 @@ impl KeySet {
         let claims = self.verify_access_token(token, issuer, leeway_secs)?;
         if let Ok(mut cache) = self.verified.lock() {
             if cache.len() >= VERIFIED_CACHE_CAPACITY {
-                cache.clear();
+                // Freeing 50,000 entries takes milliseconds: never while
+                // holding the lock every introspection needs.
+                crate::storage::cache::drop_elsewhere(std::mem::take(&mut *cache));
             }
             cache.insert(digest, claims.clone());
         }

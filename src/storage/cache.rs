@@ -32,6 +32,15 @@ use crate::domain::{Client, ClientId};
 /// costs one database read each, as it would without a cache).
 const CAPACITY: usize = 100_000;
 
+/// Frees `value` on a short-lived thread of its own: for large maps that
+/// would otherwise be freed while a lock every request needs is held. If no
+/// thread can be started, it is freed here.
+pub fn drop_elsewhere<T: Send + 'static>(value: T) {
+    let _ = std::thread::Builder::new()
+        .name("tessera-free".to_owned())
+        .spawn(move || drop(value));
+}
+
 /// What introspection needs to know about the grant an access token names.
 #[derive(Debug, Clone)]
 pub struct GrantState {
@@ -54,7 +63,7 @@ pub struct Shelf<V> {
     entries: Mutex<HashMap<String, Entry<V>>>,
 }
 
-impl<V: Clone> Shelf<V> {
+impl<V: Clone + Send + 'static> Shelf<V> {
     fn new() -> Self {
         Self {
             entries: Mutex::new(HashMap::new()),
@@ -75,7 +84,7 @@ impl<V: Clone> Shelf<V> {
         if entries.len() >= CAPACITY {
             entries.retain(|_, e| e.stored_at.elapsed() < ttl);
             if entries.len() >= CAPACITY {
-                entries.clear();
+                drop_elsewhere(std::mem::take(&mut *entries));
             }
         }
         entries.insert(
@@ -202,7 +211,7 @@ impl<'a> Access<'a> {
         self.cache.forget_all();
     }
 
-    fn through<V: Clone>(
+    fn through<V: Clone + Send + 'static>(
         &mut self,
         shelf: fn(&Cache) -> &Shelf<V>,
         key: &str,
