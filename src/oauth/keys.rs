@@ -14,7 +14,7 @@ use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use aws_lc_rs::signature::{self as aws_signature, KeyPair as _};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
 use secrecy::ExposeSecret as _;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -97,11 +97,7 @@ pub struct AccessClaims {
 
 /// One key pair, parsed.
 struct SigningKey {
-    #[cfg(test)]
-    kid: String,
     algorithm: Algorithm,
-    #[cfg(test)]
-    encoding: EncodingKey,
     signer: Signer,
     /// The protected headers, serialised and base64url-encoded once.
     access_token_header: String,
@@ -750,31 +746,22 @@ fn parse_key(
     };
     let bad = |e: jsonwebtoken::errors::Error| KeyError::Crypto(e.to_string());
     let signer = Signer::parse(algorithm, private)?;
-    let (alg, encoding, decoding) = match algorithm {
+    let (alg, decoding) = match algorithm {
         SigningAlgorithm::ES256 => (
             Algorithm::ES256,
-            EncodingKey::from_ec_der(private),
             DecodingKey::from_ec_components(&field("x")?, &field("y")?).map_err(bad)?,
         ),
         SigningAlgorithm::EdDSA => (
             Algorithm::EdDSA,
-            EncodingKey::from_ed_der(private),
             DecodingKey::from_ed_components(&field("x")?).map_err(bad)?,
         ),
         SigningAlgorithm::RS256 => (
             Algorithm::RS256,
-            EncodingKey::from_rsa_der(private),
             DecodingKey::from_rsa_components(&field("n")?, &field("e")?).map_err(bad)?,
         ),
     };
-    #[cfg(not(test))]
-    let _ = encoding;
     Ok(SigningKey {
-        #[cfg(test)]
-        kid: kid.to_owned(),
         algorithm: alg,
-        #[cfg(test)]
-        encoding,
         signer,
         access_token_header: encoded_header(alg, kid, ACCESS_TOKEN_TYPE)?,
         id_token_header: encoded_header(alg, kid, "JWT")?,
@@ -849,6 +836,7 @@ mod der {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use jsonwebtoken::EncodingKey;
 
     fn kek() -> LessSafeKey {
         LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &[7u8; 32]).expect("32 bytes"))
@@ -1032,11 +1020,10 @@ mod tests {
             "nbf in the future"
         );
         // An ID token (typ JWT) is never an access token.
-        let mut header = Header::new(set.signer.algorithm);
-        header.kid = Some(set.signer.kid.clone());
-        header.typ = Some("JWT".to_owned());
-        let id_token =
-            jsonwebtoken::encode(&header, &claims(now), &set.signer.encoding).expect("signs");
+        let id_token = set
+            .signer
+            .sign_jws(&set.signer.id_token_header, &claims(now))
+            .expect("signs");
         assert!(set.verify_access_token(&id_token, ISS, 5).is_err(), "typ");
     }
 

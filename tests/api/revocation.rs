@@ -733,3 +733,26 @@ async fn parallel_revocations_are_each_written_before_they_are_answered() {
         assert_eq!(introspect(&again, &rs1, token).await.1, inactive());
     }
 }
+
+// A request whose write panics gets an error, never a success and never a
+// hang, and the writer goes on serving the next ones (on SQLite the writes
+// share one writer thread; on PostgreSQL this is the blocking pool).
+#[tokio::test]
+async fn a_panicking_write_fails_alone_and_the_writer_carries_on() {
+    let app = spawn_app().await;
+    let failed = app
+        .db
+        .write(|_conn| -> Result<(), tessera::storage::StorageError> {
+            panic!("a bug in one request's write")
+        })
+        .await;
+    assert!(failed.is_err());
+    let (client, body, _) = tokens(&app).await;
+    assert_eq!(
+        revoke(&app, &client, rt(&body), None).await.status(),
+        200,
+        "the next write is served"
+    );
+    let rs1 = resource_server(&app).await;
+    assert_eq!(introspect(&app, &rs1, at(&body)).await.1, inactive());
+}
