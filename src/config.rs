@@ -58,6 +58,8 @@ pub struct RegistrationSettings {
     pub allowed_scopes: Vec<String>,
     /// After a secret rotation the previous secret keeps working this long.
     pub secret_rotation_overlap_secs: i64,
+    /// Most apps one user may register on the developer pages.
+    pub max_apps_per_user: u32,
 }
 
 /// `registration.mode`.
@@ -145,8 +147,11 @@ pub struct ServerSettings {
     pub trusted_proxies: Vec<IpAddr>,
     pub shutdown_timeout_secs: u64,
     pub shutdown_drain_secs: u64,
-    /// Where `/metrics` is served; empty: on `listen` with everything else.
+    /// Where `/metrics` is served; empty: on `listen`, for loopback clients
+    /// and `metrics_allowed_addresses` only.
     pub metrics_listen: String,
+    /// Addresses besides loopback that may scrape `/metrics` on `listen`.
+    pub metrics_allowed_addresses: Vec<IpAddr>,
 }
 
 impl ServerSettings {
@@ -482,6 +487,12 @@ impl Settings {
             return Err(invalid(
                 "registration.allowed_scopes",
                 format!("`{unknown}` is not declared under [[scopes]]"),
+            ));
+        }
+        if !(1..=10_000).contains(&self.registration.max_apps_per_user) {
+            return Err(invalid(
+                "registration.max_apps_per_user",
+                "must be between 1 and 10000",
             ));
         }
         if !(0..=30 * 86_400).contains(&self.registration.secret_rotation_overlap_secs) {

@@ -180,12 +180,11 @@ impl DisplayName {
     }
 }
 
-/// Control characters and the Unicode bidi controls (U+202A..U+202E,
-/// U+2066..U+2069), which can make text display as something else.
+/// Control characters, and invisible or text-direction characters (bidi
+/// controls, zero-width spaces and joiners: see [`super::text::is_invisible`]),
+/// which can make text display as something else.
 pub fn is_disallowed_char(c: char) -> bool {
-    c.is_control()
-        || ('\u{202a}'..='\u{202e}').contains(&c)
-        || ('\u{2066}'..='\u{2069}').contains(&c)
+    c.is_control() || super::text::is_invisible(c)
 }
 
 /// A password as typed. Any Unicode is allowed and nothing is truncated

@@ -167,6 +167,25 @@ impl Client {
         current | previous
     }
 
+    /// Whether `other` shows users the same app and sends them to the same
+    /// places: name, description, homepage, logo, policy and terms links,
+    /// redirect and post-logout redirect URIs. A change to any of them
+    /// clears an operator's verification (SECURITY-CASES VF-01): a verified
+    /// badge vouches for what was verified, not for whatever replaces it.
+    pub fn presents_as(&self, other: &Client) -> bool {
+        fn uris(list: &[RedirectUri]) -> Vec<&str> {
+            list.iter().map(RedirectUri::as_str).collect()
+        }
+        self.name == other.name
+            && self.description == other.description
+            && self.homepage_uri == other.homepage_uri
+            && self.logo_uri == other.logo_uri
+            && self.policy_uri == other.policy_uri
+            && self.tos_uri == other.tos_uri
+            && uris(&self.redirect_uris) == uris(&other.redirect_uris)
+            && uris(&self.post_logout_redirect_uris) == uris(&other.post_logout_redirect_uris)
+    }
+
     /// The registered URI that admits `requested`, if any.
     pub fn redirect_uri_for(&self, requested: &str) -> Option<&RedirectUri> {
         self.redirect_uris.iter().find(|uri| uri.admits(requested))

@@ -8,6 +8,7 @@ mod redirect_uri;
 mod return_to;
 mod scope;
 mod secret;
+pub mod text;
 mod time;
 
 pub use account::{

@@ -3,7 +3,7 @@
 
 use crate::config::Settings;
 use crate::domain::{
-    Client, ClientId, ClientType, GrantType, RedirectUri, ScopeSet, SecretToken, UnixTime,
+    Client, ClientId, ClientType, GrantType, RedirectUri, ScopeSet, SecretToken, UnixTime, text,
 };
 use crate::storage::{DbConnection, StorageError, clients};
 
@@ -39,8 +39,14 @@ pub struct ClientRegistration {
 /// A problem with the registration, naming the field.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistrationError {
-    #[error("invalid redirect URI `{uri}`: {reason}")]
-    RedirectUri { uri: String, reason: String },
+    /// `position` counts from 1 in the list as submitted; the URI itself is
+    /// never repeated back (ER-01: no request input in error messages).
+    #[error("invalid redirect URI ({list} #{position}): {reason}")]
+    RedirectUri {
+        list: &'static str,
+        position: usize,
+        reason: String,
+    },
     #[error("{0}")]
     Metadata(String),
     /// A problem with one named field (developer pages show it there).
@@ -57,7 +63,7 @@ impl RegistrationError {
     /// The form field at fault, if any.
     pub fn field(&self) -> Option<&'static str> {
         match self {
-            Self::RedirectUri { .. } => Some("redirect_uris"),
+            Self::RedirectUri { list, .. } => Some(list),
             Self::Field { field, .. } => Some(field),
             _ => None,
         }
@@ -74,9 +80,13 @@ impl RegistrationError {
 
 /// A display URI (homepage, logo, policy, terms): absolute https, or http
 /// on loopback for development.
+/// Only printable ASCII without spaces is stored (SECURITY-CASES IV-05):
+/// `url` would strip or encode a control character, but the text stored is
+/// the text submitted.
 fn check_display_uri(field: &'static str, value: &Option<String>) -> Result<(), RegistrationError> {
     let Some(value) = value else { return Ok(()) };
     let ok = value.len() <= 2000
+        && value.bytes().all(|b| (0x21..0x7f).contains(&b))
         && url::Url::parse(value).is_ok_and(|u| {
             u.scheme() == "https"
                 || (u.scheme() == "http"
@@ -92,6 +102,20 @@ fn check_display_uri(field: &'static str, value: &Option<String>) -> Result<(), 
     }
 }
 
+/// Parses a list of redirect URIs, naming a bad one by its position.
+fn parse_uris(list: &'static str, uris: &[String]) -> Result<Vec<RedirectUri>, RegistrationError> {
+    uris.iter()
+        .enumerate()
+        .map(|(index, uri)| {
+            RedirectUri::parse_registration(uri).map_err(|e| RegistrationError::RedirectUri {
+                list,
+                position: index + 1,
+                reason: e.0,
+            })
+        })
+        .collect()
+}
+
 /// A new client and its secret, which is never stored and never shown again.
 #[derive(Debug)]
 pub struct Registered {
@@ -105,69 +129,66 @@ pub fn validate(
     now: UnixTime,
 ) -> Result<Registered, RegistrationError> {
     let metadata = |m: &str| RegistrationError::Metadata(m.to_owned());
-    let name = registration.name.trim();
-    if name.is_empty()
-        || name.chars().count() > 100
-        || name.chars().any(crate::domain::is_disallowed_char)
-    {
+    // What users read on the consent page: no control, invisible or
+    // look-alike mixed-script characters (a name that imitates another app).
+    let name = text::display_name(&registration.name).map_err(|e| RegistrationError::Field {
+        field: "name",
+        message: e.to_string(),
+    })?;
+    if name.is_empty() || name.chars().count() > 100 {
         return Err(RegistrationError::Field {
             field: "name",
-            message: "must have 1 to 100 characters and no control characters".to_owned(),
+            message: "must have 1 to 100 characters".to_owned(),
         });
     }
-    if let Some(description) = &registration.description
-        && (description.chars().count() > 500
-            || description
-                .chars()
-                .any(|c| c.is_control() && c != '\n' && c != '\r'))
-    {
-        return Err(RegistrationError::Field {
+    if let Some(description) = &registration.description {
+        text::display_paragraph(description).map_err(|e| RegistrationError::Field {
             field: "description",
-            message: "must have at most 500 characters".to_owned(),
-        });
+            message: e.to_string(),
+        })?;
+        if description.chars().count() > 500 {
+            return Err(RegistrationError::Field {
+                field: "description",
+                message: "must have at most 500 characters".to_owned(),
+            });
+        }
     }
     check_display_uri("homepage_uri", &registration.homepage_uri)?;
     check_display_uri("logo_uri", &registration.logo_uri)?;
     check_display_uri("policy_uri", &registration.policy_uri)?;
     check_display_uri("tos_uri", &registration.tos_uri)?;
-    let redirect_uris = registration
-        .redirect_uris
-        .iter()
-        .map(|uri| {
-            RedirectUri::parse_registration(uri).map_err(|e| RegistrationError::RedirectUri {
-                uri: uri.chars().take(200).collect(),
-                reason: e.0,
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let post_logout_redirect_uris = registration
-        .post_logout_redirect_uris
-        .iter()
-        .map(|uri| {
-            RedirectUri::parse_registration(uri).map_err(|e| RegistrationError::RedirectUri {
-                uri: uri.chars().take(200).collect(),
-                reason: e.0,
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let redirect_uris = parse_uris("redirect_uris", &registration.redirect_uris)?;
+    let post_logout_redirect_uris = parse_uris(
+        "post_logout_redirect_uris",
+        &registration.post_logout_redirect_uris,
+    )?;
     let scopes =
         ScopeSet::parse(&registration.scopes.join(" ")).map_err(|e| metadata(&e.to_string()))?;
     let known = ScopeSet::from_tokens(settings.scopes.iter().map(|s| s.name.clone()));
+    // Only scope names the configuration declares are named in a message;
+    // an unknown one is request input and is not repeated (ER-01).
+    let unknown = scopes.difference(&known);
     if registration.self_registered {
         let allowed = ScopeSet::from_tokens(settings.registration.allowed_scopes.iter().cloned());
         let refused = scopes.difference(&allowed);
         if !refused.is_empty() {
+            let named = refused.intersection(&known);
+            let message = if named.is_empty() {
+                "one or more of these scopes do not exist here".to_owned()
+            } else {
+                format!("self-registered apps may not ask for: {named}")
+            };
             return Err(RegistrationError::Field {
                 field: "scope",
-                message: format!("self-registered apps may not ask for: {refused}"),
+                message,
             });
         }
     }
-    let unknown = scopes.difference(&known);
     if !unknown.is_empty() {
-        return Err(RegistrationError::Metadata(format!(
-            "unknown scopes: {unknown} (declare them under [[scopes]] in the configuration)"
-        )));
+        return Err(RegistrationError::Metadata(
+            "one or more scopes are not declared (declare them under [[scopes]] in the configuration)"
+                .to_owned(),
+        ));
     }
     let client_type = if registration.public {
         ClientType::Public
@@ -185,8 +206,12 @@ pub fn validate(
             .grant_types
             .iter()
             .map(|g| {
-                GrantType::parse(g)
-                    .ok_or_else(|| RegistrationError::Metadata(format!("unknown grant type `{g}`")))
+                GrantType::parse(g).ok_or_else(|| {
+                    RegistrationError::Metadata(
+                        "grant_types may hold authorization_code, refresh_token and client_credentials"
+                            .to_owned(),
+                    )
+                })
             })
             .collect::<Result<Vec<_>, _>>()?
     };
@@ -212,7 +237,7 @@ pub fn validate(
     };
     let client = Client {
         id,
-        name: name.to_owned(),
+        name,
         client_type,
         secret_hash: secret.as_ref().map(|s| s.digest().as_str().to_owned()),
         redirect_uris,
@@ -252,6 +277,28 @@ pub fn register(
 ) -> Result<Registered, RegistrationError> {
     let registered = validate(settings, registration, now)?;
     clients::insert(conn, &registered.client, now)?;
+    Ok(registered)
+}
+
+/// Validates and stores an app for its owner (developer pages), at most
+/// `registration.max_apps_per_user` of them (review F9).
+pub fn register_owned(
+    conn: &mut DbConnection,
+    settings: &Settings,
+    registration: &ClientRegistration,
+    owner: &crate::domain::UserId,
+    now: UnixTime,
+) -> Result<Registered, RegistrationError> {
+    let registered = validate(settings, registration, now)?;
+    let max = settings.registration.max_apps_per_user;
+    if !clients::insert_owned(conn, &registered.client, owner, max, now)? {
+        return Err(RegistrationError::Field {
+            field: "form",
+            message: format!(
+                "You have reached the limit of {max} apps. Delete one you no longer use first."
+            ),
+        });
+    }
     Ok(registered)
 }
 

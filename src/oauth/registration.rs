@@ -160,16 +160,20 @@ pub fn register(
     client_ip: &str,
     now: UnixTime,
 ) -> Result<Value, DcrError> {
-    match settings.registration.mode {
+    let initial_token = match settings.registration.mode {
         RegistrationMode::Off => return Err(DcrError::Disabled),
         RegistrationMode::Token => {
             let token = initial_token.ok_or(DcrError::InvalidToken)?;
-            if !registration_tokens::spend(conn, &TokenDigest::of(token.as_bytes()), now)? {
+            let digest = TokenDigest::of(token.as_bytes());
+            // Checked here, spent below with the insert: a registration that
+            // fails spends nothing (review F12).
+            if !registration_tokens::is_usable(conn, &digest, now)? {
                 return Err(DcrError::InvalidToken);
             }
+            Some(digest)
         }
-        RegistrationMode::Open => {}
-    }
+        RegistrationMode::Open => None,
+    };
     let key = format!("register-ip:{client_ip}");
     let record = throttles::record_failure(conn, &key, now, now - 3600)?;
     if record.failures > settings.registration.requests_per_ip_per_hour {
@@ -182,7 +186,12 @@ pub fn register(
     let access_token = SecretToken::generate().map_err(|e| invalid(&e.to_string()))?;
     let mut client = registered.client;
     client.registration_token_hash = Some(access_token.digest().as_str().to_owned());
-    clients::insert(conn, &client, now)?;
+    // One transaction: the initial access token's use is spent only with a
+    // stored client; a parallel registration that took its last use first
+    // leaves nothing behind.
+    if !clients::insert_paid(conn, &client, initial_token.as_ref(), now)? {
+        return Err(DcrError::InvalidToken);
+    }
     tracing::info!(client.id = %client.id, client.ip = %client_ip, "client registered (RFC 7591)");
     let mut body = client_document(settings, &client);
     body["registration_access_token"] = json!(access_token.expose());

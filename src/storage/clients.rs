@@ -22,6 +22,56 @@ pub fn insert(conn: &mut DbConnection, client: &Client, now: UnixTime) -> Result
     Ok(())
 }
 
+/// Stores a client registered with an initial access token (`paid_with`),
+/// spending one use of the token in the same transaction. `false`, with
+/// nothing stored, when the token has no use left (a parallel registration
+/// took it). `None`: no token needed.
+pub fn insert_paid(
+    conn: &mut DbConnection,
+    client: &Client,
+    paid_with: Option<&crate::domain::TokenDigest>,
+    now: UnixTime,
+) -> Result<bool, StorageError> {
+    conn.transaction(|conn| {
+        if let Some(digest) = paid_with
+            && !super::registration_tokens::spend(conn, digest, now)?
+        {
+            return Ok(false);
+        }
+        insert(conn, client, now)?;
+        Ok(true)
+    })
+}
+
+/// Stores an app registered on the developer pages unless its owner
+/// already has `max` apps; `false`, with nothing stored, when they have.
+/// The owner's row is locked first (an update that changes nothing), so
+/// parallel registrations by one user are counted one after the other on
+/// PostgreSQL too.
+pub fn insert_owned(
+    conn: &mut DbConnection,
+    client: &Client,
+    owner: &crate::domain::UserId,
+    max: u32,
+    now: UnixTime,
+) -> Result<bool, StorageError> {
+    use super::schema::users;
+    conn.transaction(|conn| {
+        diesel::update(users::table.find(owner.as_str()))
+            .set(users::id.eq(users::id))
+            .execute(conn)?;
+        let owned: i64 = clients::table
+            .filter(clients::owner_user_id.eq(owner.as_str()))
+            .count()
+            .get_result(conn)?;
+        if owned >= i64::from(max) {
+            return Ok(false);
+        }
+        insert(conn, client, now)?;
+        Ok(true)
+    })
+}
+
 pub fn find(conn: &mut DbConnection, id: &ClientId) -> Result<Option<Client>, StorageError> {
     Ok(clients::table
         .find(id.as_str())
@@ -72,38 +122,59 @@ pub fn rotate_secret_hash(
     Ok(updated == 1)
 }
 
-/// Rewrites a client's metadata (not its id, type, secrets or flags).
+/// Rewrites a client's metadata (not its id, type, secrets or flags). When
+/// what users see or where codes go changes, an operator's verification is
+/// cleared in the same transaction and audited (SECURITY-CASES VF-01), so no
+/// caller can forget it. Returns whether verification was cleared.
 pub fn update_metadata(
     conn: &mut DbConnection,
     client: &Client,
     now: UnixTime,
-) -> Result<(), StorageError> {
-    let row = ClientRow::from_client(client, now);
-    diesel::update(clients::table.find(client.id.as_str()))
-        .set((
-            clients::name.eq(row.name),
-            clients::description.eq(row.description),
-            clients::redirect_uris.eq(row.redirect_uris),
-            clients::post_logout_redirect_uris.eq(row.post_logout_redirect_uris),
-            clients::allowed_scopes.eq(row.allowed_scopes),
-            clients::grant_types.eq(row.grant_types),
-            clients::homepage_uri.eq(row.homepage_uri),
-            clients::logo_uri.eq(row.logo_uri),
-            clients::policy_uri.eq(row.policy_uri),
-            clients::tos_uri.eq(row.tos_uri),
-            clients::client_type.eq(row.client_type),
-            clients::updated_at.eq(now),
-        ))
-        .execute(conn)?;
-    super::audit::record(
-        conn,
-        "client.changed",
-        None,
-        Some(client.id.as_str()),
-        Some(&client.name),
-        now,
-    )?;
-    Ok(())
+) -> Result<bool, StorageError> {
+    conn.transaction(|conn| {
+        let current = find(conn, &client.id)?;
+        let clears_verification =
+            current.is_some_and(|current| current.verified && !current.presents_as(client));
+        let row = ClientRow::from_client(client, now);
+        diesel::update(clients::table.find(client.id.as_str()))
+            .set((
+                clients::name.eq(row.name),
+                clients::description.eq(row.description),
+                clients::redirect_uris.eq(row.redirect_uris),
+                clients::post_logout_redirect_uris.eq(row.post_logout_redirect_uris),
+                clients::allowed_scopes.eq(row.allowed_scopes),
+                clients::grant_types.eq(row.grant_types),
+                clients::homepage_uri.eq(row.homepage_uri),
+                clients::logo_uri.eq(row.logo_uri),
+                clients::policy_uri.eq(row.policy_uri),
+                clients::tos_uri.eq(row.tos_uri),
+                clients::client_type.eq(row.client_type),
+                clients::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        super::audit::record(
+            conn,
+            "client.changed",
+            None,
+            Some(client.id.as_str()),
+            Some(&client.name),
+            now,
+        )?;
+        if clears_verification {
+            diesel::update(clients::table.find(client.id.as_str()))
+                .set(clients::verified.eq(false))
+                .execute(conn)?;
+            super::audit::record(
+                conn,
+                "client.verification_cleared",
+                None,
+                Some(client.id.as_str()),
+                Some("name, links or redirect URIs changed"),
+                now,
+            )?;
+        }
+        Ok(clears_verification)
+    })
 }
 
 /// Clients a user registered on the developer pages, oldest first.

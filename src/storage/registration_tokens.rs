@@ -25,6 +25,23 @@ pub fn insert(
     Ok(())
 }
 
+/// Whether the token exists, has a use left and has not expired. Spending
+/// is [`spend`], in the transaction that stores what the token paid for.
+pub fn is_usable(
+    conn: &mut DbConnection,
+    digest: &TokenDigest,
+    now: UnixTime,
+) -> Result<bool, StorageError> {
+    let found: Option<String> = tokens::table
+        .find(digest.as_str())
+        .filter(tokens::uses_left.gt(0))
+        .filter(tokens::expires_at.gt(now))
+        .select(tokens::token_hash)
+        .first(conn)
+        .optional()?;
+    Ok(found.is_some())
+}
+
 /// Spends one use of the token in one statement; false when it is unknown,
 /// expired or used up.
 pub fn spend(

@@ -27,6 +27,7 @@ mod oauth_flow;
 mod observability;
 mod oidc;
 mod registration;
+mod registry_safety;
 mod resource;
 mod revocation;
 mod sessions;

@@ -276,10 +276,17 @@ pub async fn create(
     )?;
     let registration = form.registration(current.user().id.as_str());
     let settings = state.settings.clone();
+    let owner = current.user().id.clone();
     let outcome = state
         .db
-        .run(move |conn| {
-            Ok::<_, StorageError>(registry::register(conn, &settings, &registration, now()))
+        .write(move |conn| {
+            Ok::<_, StorageError>(registry::register_owned(
+                conn,
+                &settings,
+                &registration,
+                &owner,
+                now(),
+            ))
         })
         .await?;
     let csrf = browser.csrf_token()?;

@@ -51,11 +51,16 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// Prometheus metrics (text exposition format). With
-/// `server.metrics_listen` set, only that listener answers.
+/// `server.metrics_listen` set, only that listener answers. Otherwise the
+/// public listener answers only loopback clients and
+/// `server.metrics_allowed_addresses`: route names, counts and pool sizes
+/// are nobody else's business.
 pub async fn metrics(req: actix_web::HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    if let Some(metrics_addr) = state.metrics_addr
-        && req.app_config().local_addr() != metrics_addr
-    {
+    let allowed = match state.metrics_addr {
+        Some(metrics_addr) => req.app_config().local_addr() == metrics_addr,
+        None => may_scrape(&req, &state.settings.server),
+    };
+    if !allowed {
         return HttpResponse::NotFound().finish();
     }
     let (connections, idle) = state.db.pool_state();
@@ -63,4 +68,30 @@ pub async fn metrics(req: actix_web::HttpRequest, state: web::Data<AppState>) ->
         .insert_header((header::CONTENT_TYPE, "text/plain; version=0.0.4"))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .body(state.metrics.render(connections, idle))
+}
+
+/// Whether this request on the public listener may read `/metrics`: the
+/// client (as trusted proxies report it) is on loopback or listed. A request
+/// carrying forwarding headers from a peer that is not a trusted proxy came
+/// through some proxy tessera was not told about: its peer address says
+/// nothing about the client, so it is refused.
+fn may_scrape(req: &actix_web::HttpRequest, server: &crate::config::ServerSettings) -> bool {
+    let Some(peer) = req.peer_addr().map(|addr| addr.ip()) else {
+        return false;
+    };
+    let trusted = server.trusted_proxies.contains(&peer);
+    let forwarded = ["forwarded", "x-forwarded-for", "x-real-ip"]
+        .iter()
+        .any(|name| req.headers().contains_key(*name));
+    if forwarded && !trusted {
+        return false;
+    }
+    let client = if trusted {
+        crate::http::browser::client_ip(req, &server.trusted_proxies)
+            .parse::<std::net::IpAddr>()
+            .ok()
+    } else {
+        Some(peer)
+    };
+    client.is_some_and(|ip| ip.is_loopback() || server.metrics_allowed_addresses.contains(&ip))
 }
