@@ -83,8 +83,11 @@ const ALL_COUNTERS: [&Counter; 9] = [
 
 impl Metrics {
     /// Records one HTTP request. `route` is the route pattern, never the
-    /// raw path (which may carry codes or tokens).
+    /// raw path (which may carry codes or tokens). Methods outside RFC 9110's
+    /// list count as `OTHER`: a client may send any token as a method, and
+    /// each would otherwise be a new series forever (bounded cardinality).
     pub fn observe_request(&self, method: &str, route: &str, status: u16, secs: f64) {
+        let method = method_label(method);
         if let Ok(mut requests) = self.requests.lock() {
             let stats = requests
                 .entry((method.to_owned(), route.to_owned(), status))
@@ -200,6 +203,17 @@ impl Metrics {
     }
 }
 
+/// The `method` label: one of RFC 9110's methods (and PATCH), else `OTHER`.
+pub fn method_label(method: &str) -> &'static str {
+    const KNOWN: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+    ];
+    KNOWN
+        .into_iter()
+        .find(|known| *known == method)
+        .unwrap_or("OTHER")
+}
+
 /// Label values: backslash, quote and newline escaped (exposition format).
 fn escape(value: &str) -> String {
     value
@@ -226,5 +240,20 @@ mod tests {
         assert!(text.contains("le=\"0.5\"} 2"));
         assert!(text.contains("tessera_tokens_issued_total{grant_type=\"client_credentials\"} 1"));
         assert!(text.contains("tessera_db_pool_connections{state=\"in_use\"} 1"));
+    }
+
+    #[test]
+    fn made_up_methods_share_one_label() {
+        let metrics = Metrics::default();
+        for i in 0..10_000 {
+            metrics.observe_request(&format!("M{i}"), "unmatched", 404, 0.001);
+        }
+        metrics.observe_request("GET", "unmatched", 404, 0.001);
+        let requests = metrics.requests.lock().expect("lock");
+        assert_eq!(requests.len(), 2, "OTHER and GET");
+        assert_eq!(
+            requests[&("OTHER".to_owned(), "unmatched".to_owned(), 404)].count,
+            10_000
+        );
     }
 }

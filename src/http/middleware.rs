@@ -81,13 +81,13 @@ pub async fn trace_requests(
     let route = req
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
-    let method = req.method().to_string();
+    let method = crate::metrics::method_label(req.method().as_str());
     let metrics = req
         .app_data::<actix_web::web::Data<super::AppState>>()
         .map(|state| state.metrics.clone());
     let span = tracing::info_span!(
         "http.request",
-        http.method = %req.method(),
+        http.method = method,
         http.route = %route,
         http.status = tracing::field::Empty,
         request.id = %request_id,
@@ -101,7 +101,7 @@ pub async fn trace_requests(
     span.record("duration_ms", elapsed_ms);
     span.in_scope(|| tracing::info!("request handled"));
     if let Some(metrics) = metrics {
-        metrics.observe_request(&method, &route, status, elapsed_ms / 1000.0);
+        metrics.observe_request(method, &route, status, elapsed_ms / 1000.0);
     }
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID, value);

@@ -114,3 +114,26 @@ async fn a_separate_metrics_listener_keeps_metrics_off_the_main_one() {
             .contains("tessera_http_requests_total")
     );
 }
+
+// Reliability finding 4: any token is a valid HTTP method, so made-up ones
+// must not each become a series.
+#[tokio::test]
+async fn made_up_methods_do_not_grow_the_metrics() {
+    let app = crate::helpers::spawn_app().await;
+    for i in 0..50 {
+        let method = reqwest::Method::from_bytes(format!("MADEUP{i}").as_bytes()).expect("token");
+        let _ = app
+            .client
+            .request(method, app.url(&format!("/nowhere/{i}")))
+            .send()
+            .await
+            .expect("request");
+    }
+    let text = app.get("/metrics").await.text().await.expect("body");
+    assert!(!text.contains("MADEUP"), "{text}");
+    assert!(
+        text.contains("method=\"OTHER\",route=\"unmatched\""),
+        "{text}"
+    );
+    assert!(!text.contains("/nowhere"), "raw paths never become labels");
+}
