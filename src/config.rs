@@ -144,6 +144,11 @@ pub struct ServerSettings {
     pub issuer: Url,
     pub workers: usize,
     pub max_body_bytes: usize,
+    /// How long a request body may take to arrive after the headers.
+    pub body_timeout_secs: u64,
+    /// Most connections each worker keeps open; beyond it, new ones wait in
+    /// the listen backlog.
+    pub max_connections_per_worker: usize,
     pub trusted_proxies: Vec<IpAddr>,
     pub shutdown_timeout_secs: u64,
     pub shutdown_drain_secs: u64,
@@ -340,6 +345,18 @@ impl Settings {
             return Err(invalid(
                 "server.metrics_listen",
                 "must be empty or an IP address and port such as 127.0.0.1:9090",
+            ));
+        }
+        if !(1..=300).contains(&self.server.body_timeout_secs) {
+            return Err(invalid(
+                "server.body_timeout_secs",
+                "must be between 1 and 300 seconds",
+            ));
+        }
+        if !(16..=1_000_000).contains(&self.server.max_connections_per_worker) {
+            return Err(invalid(
+                "server.max_connections_per_worker",
+                "must be between 16 and 1000000",
             ));
         }
         if self.server.max_body_bytes < 1024 {

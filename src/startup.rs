@@ -148,6 +148,33 @@ impl Application {
     }
 }
 
+/// The soft limit on open descriptors, from `/proc/self/limits` (Linux).
+fn open_file_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// Warns when the connection cap lets the process run out of descriptors
+/// before it sheds load (then `accept` fails and every new client times out).
+fn check_connection_cap(settings: &Settings) {
+    let workers = match settings.server.workers {
+        0 => std::thread::available_parallelism().map_or(1, usize::from),
+        n => n,
+    };
+    let cap = u64::try_from(workers.saturating_mul(settings.server.max_connections_per_worker))
+        .unwrap_or(u64::MAX);
+    if let Some(limit) = open_file_limit()
+        && cap.saturating_add(256) > limit
+    {
+        tracing::warn!(
+            open_file_limit = limit,
+            connection_cap = cap,
+            "server.max_connections_per_worker × workers is above the open-file limit: raise `ulimit -n` or lower the cap, or new connections fail when it is reached"
+        );
+    }
+}
+
 fn build_server(
     listener: TcpListener,
     metrics_listener: Option<TcpListener>,
@@ -156,15 +183,18 @@ fn build_server(
     let settings = state.settings.clone();
     let https = settings.server.is_https();
     let max_body = settings.server.max_body_bytes;
+    check_connection_cap(&settings);
     let data = web::Data::new(state);
     let mut server = HttpServer::new(move || {
         App::new()
+            .wrap(from_fn(http::middleware::body_deadline))
             .wrap(from_fn(http::middleware::limit_header_size))
             .wrap(http::middleware::security_headers(https))
             .wrap(from_fn(http::middleware::trace_requests))
             .app_data(data.clone())
             .configure(|cfg| http::configure(cfg, max_body))
     })
+    .max_connections(settings.server.max_connections_per_worker)
     .shutdown_timeout(settings.server.shutdown_timeout_secs)
     // tessera handles the signals itself, to turn not-ready before stopping.
     .disable_signals()

@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use actix_web::HttpMessage as _;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
@@ -161,5 +162,73 @@ mod tests {
         assert!(!is_safe_request_id(""));
         assert!(!is_safe_request_id("a\r\nSet-Cookie: x"));
         assert!(!is_safe_request_id(&"a".repeat(65)));
+    }
+}
+
+/// Bounds the time a request body may take to arrive, counted from when the
+/// headers were read. actix's `client_request_timeout` covers the headers
+/// only: a client sending its body one byte every few seconds would
+/// otherwise hold a connection, a descriptor and a buffer for ever
+/// (reliability review, slow bodies). When the time is up the body read
+/// fails, the handler answers 400, and the connection is closed.
+pub async fn body_deadline(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let timeout = req
+        .app_data::<actix_web::web::Data<super::AppState>>()
+        .map(|state| std::time::Duration::from_secs(state.settings.server.body_timeout_secs));
+    if let Some(timeout) = timeout {
+        let payload = req.take_payload();
+        let bounded: BoxedPayloadStream = Box::pin(DeadlineBody {
+            inner: payload,
+            deadline: Box::pin(tokio::time::sleep(timeout)),
+            expired: false,
+        });
+        req.set_payload(actix_web::dev::Payload::from(bounded));
+    }
+    next.call(req).await
+}
+
+/// What actix-http calls a boxed payload stream (not re-exported by actix-web).
+type BoxedPayloadStream = std::pin::Pin<
+    Box<
+        dyn futures_util::Stream<
+                Item = Result<actix_web::web::Bytes, actix_web::error::PayloadError>,
+            >,
+    >,
+>;
+
+/// A request body that fails once its deadline has passed.
+struct DeadlineBody {
+    inner: actix_web::dev::Payload,
+    deadline: std::pin::Pin<Box<tokio::time::Sleep>>,
+    expired: bool,
+}
+
+impl futures_util::Stream for DeadlineBody {
+    type Item = Result<actix_web::web::Bytes, actix_web::error::PayloadError>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        if self.expired {
+            return Poll::Ready(None);
+        }
+        // The body first: what has arrived is taken even at the deadline.
+        match std::pin::Pin::new(&mut self.inner).poll_next(cx) {
+            Poll::Pending => {}
+            ready => return ready,
+        }
+        if std::future::Future::poll(self.deadline.as_mut(), cx).is_ready() {
+            self.expired = true;
+            tracing::info!("request body too slow: read abandoned");
+            return Poll::Ready(Some(Err(actix_web::error::PayloadError::Io(
+                std::io::Error::new(std::io::ErrorKind::TimedOut, "request body too slow"),
+            ))));
+        }
+        Poll::Pending
     }
 }

@@ -32,5 +32,6 @@ mod resource;
 mod revocation;
 mod sessions;
 mod signup;
+mod slow_clients;
 mod throttling;
 mod token;
