@@ -184,6 +184,9 @@ pub struct DatabaseSettings {
     pub url: String,
     pub max_connections: u32,
     pub connect_timeout_secs: u64,
+    /// Longest a request waits for the database (checkout and work); 0: no
+    /// bound. On PostgreSQL also the server's `statement_timeout`.
+    pub query_timeout_ms: u64,
     pub auto_migrate: bool,
     pub sqlite_synchronous: SqliteSynchronous,
     pub sqlite_busy_timeout_ms: u32,
@@ -345,6 +348,12 @@ impl Settings {
             return Err(invalid(
                 "server.metrics_listen",
                 "must be empty or an IP address and port such as 127.0.0.1:9090",
+            ));
+        }
+        if self.database.query_timeout_ms > 600_000 {
+            return Err(invalid(
+                "database.query_timeout_ms",
+                "must be at most 600000 (10 minutes); 0 turns the bound off",
             ));
         }
         if !(1..=300).contains(&self.server.body_timeout_secs) {

@@ -503,7 +503,7 @@ pub async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()>
             let client_id = crate::domain::ClientId::parse(&client_id)
                 .ok_or_else(|| anyhow::anyhow!("`{client_id}` is not a client id"))?;
             let at = now();
-            db.run(move |conn| {
+            db.run_unbounded(move |conn| {
                 crate::storage::seed::insert_grants(conn, &client_id, first, count, at)
             })
             .await

@@ -152,19 +152,6 @@ pub async fn open_cors(
     Ok(response)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_plain_request_ids_are_echoed() {
-        assert!(is_safe_request_id("abc-123_x.y"));
-        assert!(!is_safe_request_id(""));
-        assert!(!is_safe_request_id("a\r\nSet-Cookie: x"));
-        assert!(!is_safe_request_id(&"a".repeat(65)));
-    }
-}
-
 /// Bounds the time a request body may take to arrive, counted from when the
 /// headers were read. actix's `client_request_timeout` covers the headers
 /// only: a client sending its body one byte every few seconds would
@@ -230,5 +217,18 @@ impl futures_util::Stream for DeadlineBody {
             ))));
         }
         Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_request_ids_are_echoed() {
+        assert!(is_safe_request_id("abc-123_x.y"));
+        assert!(!is_safe_request_id(""));
+        assert!(!is_safe_request_id("a\r\nSet-Cookie: x"));
+        assert!(!is_safe_request_id(&"a".repeat(65)));
     }
 }

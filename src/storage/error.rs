@@ -28,6 +28,13 @@ pub enum StorageError {
     /// connection. Never reaches a client.
     #[error("this request needs the database")]
     NeedsDatabase,
+    /// The database did not answer within `database.query_timeout_ms`.
+    #[error("the database did not answer in time")]
+    TimedOut,
+    /// The database failed repeatedly; requests are refused at once for a
+    /// moment (`storage::guard`).
+    #[error("the database is failing; not trying for a moment")]
+    CircuitOpen,
     #[error("the database task was cancelled or panicked")]
     Task(#[from] tokio::task::JoinError),
 }
@@ -38,7 +45,12 @@ impl StorageError {
     pub fn is_unavailable(&self) -> bool {
         use diesel::result::{DatabaseErrorKind, Error};
         match self {
-            Self::Pool(_) | Self::Connect(_) | Self::Failed(_) | Self::NeedsDatabase => true,
+            Self::Pool(_)
+            | Self::Connect(_)
+            | Self::Failed(_)
+            | Self::NeedsDatabase
+            | Self::TimedOut
+            | Self::CircuitOpen => true,
             Self::Query(Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _)) => true,
             Self::Query(Error::DatabaseError(DatabaseErrorKind::Unknown, info)) => {
                 let message = info.message();

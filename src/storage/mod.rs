@@ -8,6 +8,7 @@ pub mod clients;
 pub mod codes;
 pub mod error;
 pub mod grants;
+pub mod guard;
 pub mod keys;
 mod models;
 pub mod pending;
@@ -58,11 +59,86 @@ pub(crate) use on_backend;
 /// that backend's real error; diesel's derived `establish` would try each
 /// backend in turn, hide the cause and could create a SQLite file named after
 /// a PostgreSQL URL.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct ConnectionManager {
     url: DatabaseUrl,
     synchronous: SqliteSynchronous,
     busy_timeout_ms: u32,
+    /// PostgreSQL only: libpq parameters that bound connecting and every
+    /// statement, and notice a dead peer (see [`postgres_parameters`]).
+    postgres_parameters: String,
+}
+
+/// libpq parameters added to a PostgreSQL URL unless it sets them itself:
+/// `connect_timeout` bounds connecting; `statement_timeout` (server side)
+/// and `idle_in_transaction_session_timeout` bound what a slow server does;
+/// TCP keepalives and `tcp_user_timeout` notice a peer that vanished. A
+/// path that swallows traffic but keeps the socket open (a stalled proxy)
+/// defeats all of them: `Db::run`'s own timeout covers that.
+fn postgres_parameters(settings: &DatabaseSettings) -> String {
+    let mut parameters = vec![
+        (
+            "connect_timeout",
+            settings.connect_timeout_secs.max(1).to_string(),
+        ),
+        ("keepalives", "1".to_owned()),
+        ("keepalives_idle", "10".to_owned()),
+        ("keepalives_interval", "5".to_owned()),
+        ("keepalives_count", "3".to_owned()),
+    ];
+    if settings.query_timeout_ms > 0 {
+        parameters.push(("tcp_user_timeout", settings.query_timeout_ms.to_string()));
+        parameters.push((
+            "options",
+            format!(
+                "-c statement_timeout={ms} -c idle_in_transaction_session_timeout={ms}",
+                ms = settings.query_timeout_ms
+            ),
+        ));
+    }
+    parameters
+        .iter()
+        .map(|(key, value)| format!("{key}={}", uri_encode(value)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Percent-encodes a libpq URI parameter value. libpq decodes `%XX` only:
+/// a `+` would stay a `+`, so form encoding will not do.
+fn uri_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// `url` with `parameters` appended, leaving any the URL already names.
+fn with_parameters(url: &str, parameters: &str) -> String {
+    let present: Vec<String> = url
+        .split_once('?')
+        .map(|(_, query)| {
+            url::form_urlencoded::parse(query.as_bytes())
+                .map(|(key, _)| key.into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    let missing: Vec<&str> = parameters
+        .split('&')
+        .filter(|pair| {
+            let key = pair.split('=').next().unwrap_or_default();
+            !key.is_empty() && !present.iter().any(|p| p == key)
+        })
+        .collect();
+    if missing.is_empty() {
+        return url.to_owned();
+    }
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}{}", missing.join("&"))
 }
 
 impl r2d2::ManageConnection for ConnectionManager {
@@ -71,9 +147,11 @@ impl r2d2::ManageConnection for ConnectionManager {
 
     fn connect(&self) -> Result<DbConnection, Self::Error> {
         match &self.url {
-            DatabaseUrl::Postgres(url) => PgConnection::establish(url)
-                .map(DbConnection::Postgres)
-                .map_err(diesel::r2d2::Error::ConnectionError),
+            DatabaseUrl::Postgres(url) => {
+                PgConnection::establish(&with_parameters(url, &self.postgres_parameters))
+                    .map(DbConnection::Postgres)
+                    .map_err(diesel::r2d2::Error::ConnectionError)
+            }
             DatabaseUrl::Sqlite(path) => {
                 let mut conn = SqliteConnection::establish(&path.to_string_lossy())
                     .map_err(diesel::r2d2::Error::ConnectionError)?;
@@ -106,10 +184,77 @@ impl r2d2::ManageConnection for ConnectionManager {
 /// thread pool, inside the caller's tracing span.
 #[derive(Clone)]
 pub struct Db {
-    pool: r2d2::Pool<ConnectionManager>,
+    pools: std::sync::Arc<Pools>,
     backend: Backend,
     /// SQLite only: the group-commit writer (`storage::writer`).
     writer: Option<writer::Writer>,
+}
+
+/// The pool in use, how to build another, and the circuit in front of it.
+struct Pools {
+    current: std::sync::RwLock<std::sync::Arc<PoolGeneration>>,
+    manager: ConnectionManager,
+    max_size: u32,
+    connect_timeout: Duration,
+    /// `None`: wait as long as the work takes.
+    query_timeout: Option<Duration>,
+    circuit: guard::Circuit,
+}
+
+/// One pool and the work of it that outlived its timeout.
+struct PoolGeneration {
+    pool: r2d2::Pool<ConnectionManager>,
+    stuck: std::sync::Arc<guard::Stuck>,
+}
+
+impl Pools {
+    fn build(&self) -> PoolGeneration {
+        let postgres = matches!(self.manager.url, DatabaseUrl::Postgres(_));
+        let pool = r2d2::Pool::builder()
+            .max_size(self.max_size)
+            .min_idle(Some(0))
+            // A SQLite file does not drop connections; a PostgreSQL server
+            // may, and a checked-out connection is then tested first.
+            .test_on_check_out(postgres)
+            .connection_timeout(self.connect_timeout)
+            .error_handler(Box::new(PoolErrorLogger))
+            .build_unchecked(self.manager.clone());
+        PoolGeneration {
+            pool,
+            stuck: std::sync::Arc::new(guard::Stuck::default()),
+        }
+    }
+
+    fn current(&self) -> std::sync::Arc<PoolGeneration> {
+        match self.current.read() {
+            Ok(current) => current.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// When half the pool (at least one connection) is held by work nobody
+    /// waits for any more, those connections are taken as lost: a fresh
+    /// pool opens new ones, and the stuck ones go with their threads if they
+    /// ever come back. PostgreSQL only; SQLite work cannot hang on a network.
+    fn replace_if_stuck(&self, generation: &std::sync::Arc<PoolGeneration>) {
+        if !matches!(self.manager.url, DatabaseUrl::Postgres(_)) {
+            return;
+        }
+        let stuck = generation.stuck.count();
+        if stuck < (self.max_size / 2).max(1) {
+            return;
+        }
+        let Ok(mut current) = self.current.write() else {
+            return;
+        };
+        if std::sync::Arc::ptr_eq(&current, generation) {
+            tracing::warn!(
+                stuck_connections = stuck,
+                "database connections stopped answering: starting a fresh connection pool"
+            );
+            *current = std::sync::Arc::new(self.build());
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,22 +281,33 @@ impl Db {
             url,
             synchronous: settings.sqlite_synchronous,
             busy_timeout_ms: settings.sqlite_busy_timeout_ms,
+            postgres_parameters: postgres_parameters(settings),
         };
-        let pool = r2d2::Pool::builder()
-            .max_size(settings.max_connections)
-            .min_idle(Some(0))
-            // A SQLite file does not drop connections; a PostgreSQL server
-            // may, and a checked-out connection is then tested first.
-            .test_on_check_out(backend == Backend::Postgres)
-            .connection_timeout(Duration::from_secs(settings.connect_timeout_secs))
-            .error_handler(Box::new(PoolErrorLogger))
-            .build_unchecked(manager);
+        let partial = Pools {
+            current: std::sync::RwLock::new(std::sync::Arc::new(PoolGeneration {
+                pool: r2d2::Pool::builder()
+                    .max_size(1)
+                    .build_unchecked(manager.clone()),
+                stuck: std::sync::Arc::default(),
+            })),
+            manager,
+            max_size: settings.max_connections,
+            connect_timeout: Duration::from_secs(settings.connect_timeout_secs),
+            query_timeout: (settings.query_timeout_ms > 0)
+                .then(|| Duration::from_millis(settings.query_timeout_ms)),
+            circuit: guard::Circuit::default(),
+        };
+        let first = std::sync::Arc::new(partial.build());
         let writer = match backend {
-            Backend::Sqlite => Some(writer::Writer::start(pool.clone())?),
+            Backend::Sqlite => Some(writer::Writer::start(first.pool.clone())?),
             Backend::Postgres => None,
         };
+        let pools = Pools {
+            current: std::sync::RwLock::new(first),
+            ..partial
+        };
         Ok(Self {
-            pool,
+            pools: std::sync::Arc::new(pools),
             backend,
             writer,
         })
@@ -163,28 +319,90 @@ impl Db {
 
     /// Connections open in the pool, and how many of them are idle.
     pub fn pool_state(&self) -> (u32, u32) {
-        let state = self.pool.state();
+        let state = self.pools.current().pool.state();
         (state.connections, state.idle_connections)
     }
 
+    /// Whether the circuit in front of the database is open (it failed
+    /// repeatedly and requests are refused at once).
+    pub fn is_circuit_open(&self) -> bool {
+        self.pools.circuit.is_open()
+    }
+
     /// Runs `work` with one pooled connection on the blocking pool. No
-    /// connection is ever held across an `.await`.
+    /// connection is ever held across an `.await`. Waits at most
+    /// `database.query_timeout_ms` (checkout included), then answers
+    /// [`StorageError::TimedOut`]; after repeated failures the circuit opens
+    /// and requests are refused at once ([`StorageError::CircuitOpen`])
+    /// until a probe gets through (see `storage::guard`).
     pub async fn run<T, E, F>(&self, work: F) -> Result<T, E>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<StorageError> + Send + 'static,
     {
-        let pool = self.pool.clone();
+        self.run_within(self.pools.query_timeout, work).await
+    }
+
+    /// [`Db::run`] without the time bound: migrations and bulk seeding,
+    /// which may rightly take long.
+    pub async fn run_unbounded<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StorageError> + Send + 'static,
+    {
+        self.run_within(None, work).await
+    }
+
+    async fn run_within<T, E, F>(&self, timeout: Option<Duration>, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StorageError> + Send + 'static,
+    {
+        let pools = self.pools.clone();
+        if !pools.circuit.admit() {
+            return Err(E::from(StorageError::CircuitOpen));
+        }
+        let generation = pools.current();
+        let ticket = generation.stuck.ticket();
+        let finished = ticket.clone();
+        let pool = generation.pool.clone();
+        let circuit_pools = pools.clone();
         let span = tracing::Span::current();
         let task = tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
-            let mut conn = pool.get().map_err(StorageError::from)?;
-            work(&mut conn)
+            let outcome = match pool.get() {
+                Ok(mut conn) => {
+                    circuit_pools.circuit.succeeded();
+                    work(&mut conn)
+                }
+                Err(error) => {
+                    circuit_pools.circuit.failed();
+                    Err(E::from(StorageError::from(error)))
+                }
+            };
+            finished.finish();
+            outcome
         });
-        task.in_current_span()
-            .await
-            .map_err(|e| E::from(StorageError::from(e)))?
+        let joined = match timeout {
+            None => task.in_current_span().await,
+            Some(limit) => match tokio::time::timeout(limit, task.in_current_span()).await {
+                Ok(joined) => joined,
+                Err(_) => {
+                    ticket.abandon();
+                    if pools.circuit.failed() {
+                        tracing::warn!(
+                            "the database keeps failing: refusing requests at once for a while"
+                        );
+                    }
+                    pools.replace_if_stuck(&generation);
+                    return Err(E::from(StorageError::TimedOut));
+                }
+            },
+        };
+        joined.map_err(|e| E::from(StorageError::from(e)))?
     }
 
     /// Runs `work`, which writes durably, and answers once it is committed.
@@ -204,7 +422,7 @@ impl Db {
 
     /// Applies every pending migration of the backend in use.
     pub async fn migrate(&self) -> Result<Vec<String>, StorageError> {
-        self.run(run_migrations).await
+        self.run_unbounded(run_migrations).await
     }
 
     /// Whether the database answers and has every migration applied: what
@@ -273,5 +491,25 @@ struct PoolErrorLogger;
 impl r2d2::HandleError<diesel::r2d2::Error> for PoolErrorLogger {
     fn handle_error(&self, error: diesel::r2d2::Error) {
         tracing::warn!(error = %error, "database connection failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn libpq_parameters_are_added_unless_the_url_sets_them() {
+        let parameters = "connect_timeout=5&options=-c%20statement_timeout%3D5000";
+        assert_eq!(
+            with_parameters("postgres://u@h/db", parameters),
+            "postgres://u@h/db?connect_timeout=5&options=-c%20statement_timeout%3D5000"
+        );
+        assert_eq!(
+            with_parameters("postgres://u@h/db?connect_timeout=30", parameters),
+            "postgres://u@h/db?connect_timeout=30&options=-c%20statement_timeout%3D5000",
+            "the operator's own value wins"
+        );
+        assert_eq!(uri_encode("-c a=b"), "-c%20a%3Db");
     }
 }
