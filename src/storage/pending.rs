@@ -111,21 +111,6 @@ pub fn find(
     }))
 }
 
-/// The user a pending request belongs to, without consuming it.
-pub fn owner(
-    conn: &mut DbConnection,
-    digest: &TokenDigest,
-    now: UnixTime,
-) -> Result<Option<UserId>, StorageError> {
-    Ok(pending::table
-        .find(digest.as_str())
-        .filter(pending::expires_at.gt(now))
-        .select(pending::user_id)
-        .first::<String>(conn)
-        .optional()?
-        .map(UserId::from_stored))
-}
-
 /// Deletes expired rows, at most `batch` at a time.
 pub fn delete_expired(
     conn: &mut DbConnection,
