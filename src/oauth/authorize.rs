@@ -824,3 +824,50 @@ fn issue_code(
         &[("iss", settings.server.issuer_str().to_owned())],
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // SECURITY-CASES RU-10: the interstitial names where the link goes.
+    #[test]
+    fn the_destination_origin_is_what_a_person_should_check() {
+        for (uri, origin) in [
+            ("https://evil.example/cb?x=1", "https://evil.example"),
+            (
+                "https://client.example@evil.example/cb",
+                "https://evil.example",
+            ),
+            ("http://127.0.0.1:51004/cb", "http://127.0.0.1:51004"),
+            ("https://EVIL.example:443/cb", "https://evil.example"),
+            ("myapp.example:/cb", "myapp.example:/cb"),
+        ] {
+            assert_eq!(destination_origin(uri), origin, "{uri}");
+        }
+    }
+
+    #[test]
+    fn prompt_values_combine_as_oidc_allows() {
+        let both = parse_prompt(Some("login consent")).expect("valid");
+        assert!(both.login && both.consent && !both.none);
+        assert!(parse_prompt(Some("none login")).is_err());
+        assert!(parse_prompt(Some("<script>")).is_err());
+        assert_eq!(parse_prompt(None).expect("valid"), Prompt::default());
+    }
+
+    // SECURITY-CASES ER-01: error descriptions never carry request text.
+    #[test]
+    fn an_error_redirect_carries_no_request_text_but_state() {
+        let redirect = ErrorRedirect {
+            redirect_uri: "https://client.example/cb".to_owned(),
+            state: Some("s".to_owned()),
+            error: OAuthError::InvalidRequest(
+                "a parameter that may appear once is repeated".to_owned(),
+            ),
+            unverified_client: None,
+        };
+        let location = redirect.location("https://tessera.example");
+        assert!(location.starts_with("https://client.example/cb?error=invalid_request&"));
+        assert!(location.contains("state=s"));
+    }
+}
