@@ -134,6 +134,36 @@ pub struct ConsentPage<'a> {
     pub verified: bool,
     pub new_scopes: Vec<ScopeLine>,
     pub granted_scopes: Vec<ScopeLine>,
+    /// The APIs (RFC 8707 audiences) the tokens will be for, when the
+    /// request named resources.
+    pub audiences: Vec<String>,
+}
+
+/// The interstitial before tessera sends the browser to an unverified
+/// self-registered client (RFC 9700 §4.11.2, RU-10): it names the app and
+/// the destination and offers a plain link; nothing follows it by itself.
+#[derive(Template)]
+#[template(path = "redirect_notice.html")]
+pub struct RedirectNoticePage<'a> {
+    pub layout: Layout<'a>,
+    pub heading: &'a str,
+    pub client_name: &'a str,
+    /// `scheme://host[:port]` of the destination.
+    pub origin: &'a str,
+    /// The whole destination, for the link.
+    pub location: &'a str,
+}
+
+/// Signed in as one account while the application's `id_token_hint` names
+/// another (OIDC Core §3.1.2.1).
+#[derive(Template)]
+#[template(path = "account_choice.html")]
+pub struct AccountChoicePage<'a> {
+    pub layout: Layout<'a>,
+    pub user_name: &'a str,
+    pub client_name: &'a str,
+    pub continue_href: &'a str,
+    pub switch_href: &'a str,
 }
 
 /// One connected app on `/account/apps`.

@@ -3,6 +3,9 @@
 //! unvalidated URI), decide between sign-in, consent and an immediate code,
 //! and issue codes through oxide-auth's authorization flow.
 
+mod begin;
+mod consent;
+
 use std::collections::HashMap;
 
 use oxide_auth::endpoint::AuthorizationFlow;
@@ -17,10 +20,15 @@ use crate::domain::{
 use crate::storage::pending::{self, PendingAuthorization};
 use crate::storage::{DbConnection, StorageError, clients, grants};
 
+pub use begin::{SessionView, Step, begin};
+pub use consent::{AnswerError, ConsentAnswer, answer};
+
 /// Longest `state` and `nonce` accepted (bytes).
 const MAX_STATE_LEN: usize = 1024;
 /// How long a consent page stays answerable.
 const PENDING_TTL_SECS: i64 = 600;
+/// Live pending consents kept per user; older ones are dropped (review F9).
+pub const PENDING_PER_USER: i64 = 20;
 
 /// A validated authorization request.
 #[derive(Debug, Clone)]
@@ -41,9 +49,27 @@ pub struct AuthorizationRequest {
     pub login_hint: Option<String>,
     /// RFC 8707 resource indicators: the audiences the tokens are for.
     pub resource: Vec<String>,
+    /// `sub` of a valid OIDC `id_token_hint`: the account the client expects.
+    pub hint_subject: Option<String>,
 }
 
 impl AuthorizationRequest {
+    /// Whether the client asked for a sign-in made for this request
+    /// (`prompt=login` or any `max_age`).
+    pub fn asks_for_fresh_sign_in(&self) -> bool {
+        self.prompt.login || self.max_age.is_some()
+    }
+
+    /// An error for the client, sent to the validated redirect URI.
+    pub fn error(&self, error: OAuthError) -> Rejection {
+        Rejection::Redirect(ErrorRedirect {
+            redirect_uri: self.redirect_uri.clone(),
+            state: self.state.clone(),
+            error,
+            unverified_client: unverified_client_name(&self.client),
+        })
+    }
+
     /// Whether a session signed in at `auth_time` is too old or the client
     /// asked for a fresh sign-in (`prompt=login`, `max_age`).
     pub fn needs_fresh_sign_in(&self, auth_time: UnixTime, now: UnixTime) -> bool {
@@ -70,8 +96,20 @@ pub enum Rejection {
     Page(String),
     /// Everything else: back to the validated redirect URI with `error`.
     Redirect(ErrorRedirect),
+    /// Too many sign-in round trips parked from one address.
+    TooMany { retry_after_secs: i64 },
     /// The database failed.
     Failed(OAuthError),
+}
+
+/// The name of a client registered by a third party (developer pages or
+/// DCR) that no operator verified: an error redirect or a logout redirect to
+/// it needs a signed-in user or an interstitial page first, or tessera is an
+/// open redirector for anyone who signs up (RFC 9700 §4.11.2, RU-10).
+pub fn unverified_client_name(client: &Client) -> Option<String> {
+    let self_registered =
+        client.owner_user_id.is_some() || client.registration_token_hash.is_some();
+    (self_registered && !client.verified && !client.first_party).then(|| client.name.clone())
 }
 
 impl From<StorageError> for Rejection {
@@ -86,9 +124,17 @@ pub struct ErrorRedirect {
     pub redirect_uri: String,
     pub state: Option<String>,
     pub error: OAuthError,
+    /// Set for unverified self-registered clients: without a session the
+    /// browser sees an interstitial naming the destination instead.
+    pub unverified_client: Option<String>,
 }
 
 impl ErrorRedirect {
+    /// The destination's origin, for the interstitial page.
+    pub fn destination_origin(&self) -> String {
+        destination_origin(&self.redirect_uri)
+    }
+
     /// The `Location`: the redirect URI with `error`, `error_description`,
     /// `state` and `iss` (RFC 9207) added to its query.
     pub fn location(&self, issuer: &str) -> String {
@@ -102,6 +148,15 @@ impl ErrorRedirect {
         pairs.push(("iss", issuer.to_owned()));
         append_query(&self.redirect_uri, &pairs)
     }
+}
+
+/// `scheme://host[:port]` of an absolute URI (what a person should check
+/// before following a link), or the URI itself when it has no host.
+pub fn destination_origin(uri: &str) -> String {
+    url::Url::parse(uri)
+        .ok()
+        .filter(|url| url.has_host())
+        .map_or_else(|| uri.to_owned(), |url| url.origin().ascii_serialization())
 }
 
 /// Appends form-encoded pairs to a URI's query, keeping what is there.
@@ -121,13 +176,18 @@ fn is_vschar_text(value: &str) -> bool {
 pub fn validate(
     conn: &mut DbConnection,
     settings: &Settings,
+    keys: &KeySet,
     params: &Params,
 ) -> Result<AuthorizationRequest, Rejection> {
     // 1. The client and the redirect URI, before anything else (RU-02..RU-08).
-    for key in ["client_id", "redirect_uri"] {
-        if params.is_repeated(key) {
-            return Err(Rejection::Page(format!("The request repeats `{key}`.")));
-        }
+    // SECURITY-CASES ER-01: never name the parameter; names are request input.
+    if ["client_id", "redirect_uri"]
+        .iter()
+        .any(|key| params.is_repeated(key))
+    {
+        return Err(Rejection::Page(
+            "The request repeats a parameter that may appear only once.".to_owned(),
+        ));
     }
     let Some(raw_client_id) = params.get("client_id") else {
         return Err(Rejection::Page(
@@ -167,11 +227,13 @@ pub fn validate(
     let state_ok = state
         .as_deref()
         .is_none_or(|s| s.len() <= MAX_STATE_LEN && is_vschar_text(s));
+    let unverified_client = unverified_client_name(&client);
     let redirect = |error: OAuthError, keep_state: bool| {
         Rejection::Redirect(ErrorRedirect {
             redirect_uri: redirect_uri.clone(),
             state: if keep_state { state.clone() } else { None },
             error,
+            unverified_client: unverified_client.clone(),
         })
     };
     if !state_ok {
@@ -182,9 +244,24 @@ pub fn validate(
             false,
         ));
     }
-    if let Some(key) = params.repeated_key() {
+    // SECURITY-CASES ER-01: the repeated parameter's name is request input.
+    if params.repeated_key().is_some() {
         return Err(redirect(
-            OAuthError::InvalidRequest(format!("the parameter {key} is repeated")),
+            OAuthError::InvalidRequest("a parameter that may appear once is repeated".to_owned()),
+            true,
+        ));
+    }
+    // OIDC Core §6: request objects are not supported (yet); say so rather
+    // than ignore parameters the client meant to count.
+    if params.get("request").is_some() {
+        return Err(redirect(
+            OAuthError::RequestNotSupported("request objects are not supported".to_owned()),
+            true,
+        ));
+    }
+    if params.get("request_uri").is_some() {
+        return Err(redirect(
+            OAuthError::RequestUriNotSupported("request_uri is not supported".to_owned()),
             true,
         ));
     }
@@ -284,6 +361,18 @@ pub fn validate(
     let resource = params.all("resource").to_vec();
     super::resolve_audience(settings, &scope, &resource, &[])
         .map_err(|error| redirect(error, true))?;
+    let hint_subject = match params.get("id_token_hint") {
+        None => None,
+        Some(hint) => Some(hint_subject(settings, keys, hint, &client).ok_or_else(|| {
+            redirect(
+                OAuthError::InvalidRequest(
+                    "the id_token_hint is not an ID token this server issued to this client"
+                        .to_owned(),
+                ),
+                true,
+            )
+        })?),
+    };
     Ok(AuthorizationRequest {
         client,
         redirect_uri,
@@ -296,7 +385,26 @@ pub fn validate(
         max_age,
         login_hint,
         resource,
+        hint_subject,
     })
+}
+
+/// `sub` of an `id_token_hint` signed by tessera for `client`. Expired
+/// hints count: a hint names an account, it proves nothing (OIDC Core
+/// §3.1.2.1), exactly as at logout.
+fn hint_subject(settings: &Settings, keys: &KeySet, hint: &str, client: &Client) -> Option<String> {
+    let claims = keys.verify_id_token_hint(hint, settings.server.issuer_str())?;
+    let for_client = match &claims["aud"] {
+        serde_json::Value::String(aud) => aud == client.id.as_str(),
+        serde_json::Value::Array(auds) => auds
+            .iter()
+            .any(|aud| aud.as_str() == Some(client.id.as_str())),
+        _ => false,
+    };
+    if !for_client {
+        return None;
+    }
+    claims["sub"].as_str().map(str::to_owned)
 }
 
 /// The requested scope: well-formed (SC-02), declared in configuration and
@@ -360,6 +468,9 @@ pub enum Decision {
         client: Box<Client>,
         new_scopes: ScopeSet,
         granted_scopes: ScopeSet,
+        /// The APIs the tokens will be for, when the request named
+        /// resources (RFC 8707): consent names them (review F2).
+        audiences: Vec<String>,
     },
 }
 
@@ -395,13 +506,9 @@ pub fn decide(
         return Ok(Decision::Issued { location });
     }
     if request.prompt.none {
-        return Err(Rejection::Redirect(ErrorRedirect {
-            redirect_uri: request.redirect_uri,
-            state: request.state,
-            error: OAuthError::ConsentRequired(
-                "the user has not approved this application yet".to_owned(),
-            ),
-        }));
+        return Err(request.error(OAuthError::ConsentRequired(
+            "the user has not approved this application yet".to_owned(),
+        )));
     }
     let pending_id =
         SecretToken::generate().map_err(|e| Rejection::Failed(OAuthError::Internal(e.into())))?;
@@ -418,7 +525,13 @@ pub fn decide(
         expires_at: now + PENDING_TTL_SECS,
         resource: request.resource.clone(),
     };
-    pending::insert(conn, &pending_id.digest(), &parked, now)?;
+    pending::insert(conn, &pending_id.digest(), &parked, PENDING_PER_USER, now)?;
+    let audiences = if request.resource.is_empty() {
+        Vec::new()
+    } else {
+        super::resolve_audience(settings, &request.scope, &request.resource, &[])
+            .map_err(|error| request.error(error))?
+    };
     let new_scopes = if request.prompt.consent {
         request.scope.clone()
     } else {
@@ -429,139 +542,8 @@ pub fn decide(
         client: Box::new(request.client),
         new_scopes,
         granted_scopes: request.scope.intersection(&granted),
+        audiences,
     })
-}
-
-/// The user's answer on the consent page.
-pub enum ConsentAnswer {
-    /// Approve, with the scopes left ticked.
-    Allow(ScopeSet),
-    Deny,
-}
-
-/// Answers a pending request. Only the stored request counts: the form
-/// names the request and the ticked scopes, nothing else (CS-03). A request
-/// that belongs to another user is refused; an unknown or expired one too.
-pub fn answer(
-    conn: &mut DbConnection,
-    settings: &Settings,
-    keys: &KeySet,
-    pending_id: &SecretToken,
-    user_id: &UserId,
-    answer: ConsentAnswer,
-    now: UnixTime,
-) -> Result<String, AnswerError> {
-    let digest = pending_id.digest();
-    match pending::owner(conn, &digest, now)? {
-        None => return Err(AnswerError::Expired),
-        Some(owner) if &owner != user_id => return Err(AnswerError::NotYours),
-        Some(_) => {}
-    }
-    let Some(parked) = pending::take(conn, &digest, now)? else {
-        return Err(AnswerError::Expired);
-    };
-    let Some(client) = clients::find(conn, &parked.client_id)?.filter(|c| !c.disabled) else {
-        return Err(AnswerError::Expired);
-    };
-    let request = AuthorizationRequest {
-        client,
-        redirect_uri: parked.redirect_uri,
-        redirect_uri_sent: parked.redirect_uri_sent,
-        scope: parked.scope,
-        state: parked.state,
-        code_challenge: parked.code_challenge,
-        nonce: parked.nonce,
-        prompt: Prompt::default(),
-        max_age: None,
-        login_hint: None,
-        resource: parked.resource,
-    };
-    match answer {
-        ConsentAnswer::Deny => {
-            tracing::info!(client.id = %request.client.id, user.id = %user_id, "consent denied");
-            crate::storage::audit::record(
-                conn,
-                "consent.denied",
-                Some(user_id.as_str()),
-                Some(request.client.id.as_str()),
-                Some(&request.scope.to_string()),
-                now,
-            )?;
-            Ok(ErrorRedirect {
-                redirect_uri: request.redirect_uri,
-                state: request.state,
-                error: OAuthError::AccessDenied("the user denied the request".to_owned()),
-            }
-            .location(settings.server.issuer_str()))
-        }
-        ConsentAnswer::Allow(ticked) => {
-            // Scopes already granted stay; new ones only as ticked, and never
-            // more than were requested.
-            let existing = grants::find_active_for(conn, Some(user_id), &request.client.id)?;
-            let granted = existing.map(|g| g.scope).unwrap_or_default();
-            let mut approved = request.scope.intersection(&ticked.union(&granted));
-            // openid is what the request is about; it cannot be unticked.
-            if request.scope.contains("openid") {
-                approved = approved.union(&ScopeSet::from_tokens(["openid"]));
-            }
-            if approved.is_empty() {
-                return Ok(ErrorRedirect {
-                    redirect_uri: request.redirect_uri,
-                    state: request.state,
-                    error: OAuthError::AccessDenied("the user approved no scope".to_owned()),
-                }
-                .location(settings.server.issuer_str()));
-            }
-            tracing::info!(client.id = %request.client.id, user.id = %user_id, scope = %approved, "consent granted");
-            crate::storage::audit::record(
-                conn,
-                "consent.granted",
-                Some(user_id.as_str()),
-                Some(request.client.id.as_str()),
-                Some(&approved.to_string()),
-                now,
-            )?;
-            issue_code(
-                conn,
-                settings,
-                keys,
-                &request,
-                user_id,
-                parked.auth_time,
-                &approved,
-                now,
-            )
-            .map_err(AnswerError::from)
-        }
-    }
-}
-
-/// Why a consent answer was refused.
-#[derive(Debug)]
-pub enum AnswerError {
-    /// Unknown, expired or already answered.
-    Expired,
-    /// The pending request belongs to someone else.
-    NotYours,
-    Failed(OAuthError),
-}
-
-impl From<StorageError> for AnswerError {
-    fn from(error: StorageError) -> Self {
-        Self::Failed(error.into())
-    }
-}
-
-impl From<Rejection> for AnswerError {
-    fn from(rejection: Rejection) -> Self {
-        match rejection {
-            Rejection::Failed(error) => Self::Failed(error),
-            Rejection::Page(message) => {
-                Self::Failed(OAuthError::Internal(anyhow::anyhow!(message)))
-            }
-            Rejection::Redirect(redirect) => Self::Failed(redirect.error),
-        }
-    }
 }
 
 /// Records the grant (merging new scopes into an existing one: incremental
@@ -659,4 +641,51 @@ fn issue_code(
         &location,
         &[("iss", settings.server.issuer_str().to_owned())],
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // SECURITY-CASES RU-10: the interstitial names where the link goes.
+    #[test]
+    fn the_destination_origin_is_what_a_person_should_check() {
+        for (uri, origin) in [
+            ("https://evil.example/cb?x=1", "https://evil.example"),
+            (
+                "https://client.example@evil.example/cb",
+                "https://evil.example",
+            ),
+            ("http://127.0.0.1:51004/cb", "http://127.0.0.1:51004"),
+            ("https://EVIL.example:443/cb", "https://evil.example"),
+            ("myapp.example:/cb", "myapp.example:/cb"),
+        ] {
+            assert_eq!(destination_origin(uri), origin, "{uri}");
+        }
+    }
+
+    #[test]
+    fn prompt_values_combine_as_oidc_allows() {
+        let both = parse_prompt(Some("login consent")).expect("valid");
+        assert!(both.login && both.consent && !both.none);
+        assert!(parse_prompt(Some("none login")).is_err());
+        assert!(parse_prompt(Some("<script>")).is_err());
+        assert_eq!(parse_prompt(None).expect("valid"), Prompt::default());
+    }
+
+    // SECURITY-CASES ER-01: error descriptions never carry request text.
+    #[test]
+    fn an_error_redirect_carries_no_request_text_but_state() {
+        let redirect = ErrorRedirect {
+            redirect_uri: "https://client.example/cb".to_owned(),
+            state: Some("s".to_owned()),
+            error: OAuthError::InvalidRequest(
+                "a parameter that may appear once is repeated".to_owned(),
+            ),
+            unverified_client: None,
+        };
+        let location = redirect.location("https://tessera.example");
+        assert!(location.starts_with("https://client.example/cb?error=invalid_request&"));
+        assert!(location.contains("state=s"));
+    }
 }

@@ -29,6 +29,12 @@ pub enum OAuthError {
     LoginRequired(String),
     #[error("consent_required: {0}")]
     ConsentRequired(String),
+    /// OIDC Core §6: request objects (`request`) are not supported.
+    #[error("request_not_supported: {0}")]
+    RequestNotSupported(String),
+    /// OIDC Core §6: `request_uri` is not supported.
+    #[error("request_uri_not_supported: {0}")]
+    RequestUriNotSupported(String),
     #[error("too many failed client authentications; retry in {retry_after_secs} s")]
     TooManyAttempts { retry_after_secs: i64 },
     #[error("the database is unavailable")]
@@ -74,6 +80,8 @@ impl OAuthError {
             Self::AccessDenied(_) => "access_denied",
             Self::LoginRequired(_) => "login_required",
             Self::ConsentRequired(_) => "consent_required",
+            Self::RequestNotSupported(_) => "request_not_supported",
+            Self::RequestUriNotSupported(_) => "request_uri_not_supported",
             Self::TooManyAttempts { .. } => "invalid_client",
             Self::Unavailable(_) => "temporarily_unavailable",
             Self::Internal(_) => "server_error",
@@ -95,7 +103,9 @@ impl OAuthError {
             | Self::InvalidTarget(d)
             | Self::AccessDenied(d)
             | Self::LoginRequired(d)
-            | Self::ConsentRequired(d) => d.as_str(),
+            | Self::ConsentRequired(d)
+            | Self::RequestNotSupported(d)
+            | Self::RequestUriNotSupported(d) => d.as_str(),
             Self::TooManyAttempts { .. } => {
                 "too many failed authentication attempts for this client; retry later"
             }

@@ -16,6 +16,10 @@ pub struct LogoutRequest {
     /// `sub` of a valid `id_token_hint`.
     pub hint_subject: Option<String>,
     pub client_name: Option<String>,
+    /// Set when the client is self-registered and unverified: without a
+    /// signed-in user the browser sees an interstitial, not a redirect
+    /// (RFC 9700 §4.11.2, RU-10).
+    pub unverified_client: Option<String>,
     /// The parameters to carry through the confirmation form.
     pub client_id: Option<String>,
     pub post_logout_redirect_uri: Option<String>,
@@ -31,8 +35,11 @@ pub fn validate(
     keys: &KeySet,
     params: &Params,
 ) -> Result<Result<LogoutRequest, String>, StorageError> {
-    if let Some(key) = params.repeated_key() {
-        return Ok(Err(format!("The request repeats `{key}`.")));
+    // SECURITY-CASES ER-01: never name the parameter; names are request input.
+    if params.repeated_key().is_some() {
+        return Ok(Err(
+            "The request repeats a parameter that may appear only once.".to_owned(),
+        ));
     }
     let mut request = LogoutRequest {
         state: params
@@ -101,6 +108,9 @@ pub fn validate(
         request.post_logout_redirect_uri = Some(uri.to_owned());
     }
     request.client_name = client.as_ref().map(|c| c.name.clone());
+    request.unverified_client = client
+        .as_ref()
+        .and_then(super::authorize::unverified_client_name);
     request.client_id = client.map(|c| c.id.as_str().to_owned());
     Ok(Ok(request))
 }

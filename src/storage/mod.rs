@@ -14,6 +14,7 @@ mod models;
 pub mod pending;
 pub mod refresh_tokens;
 pub mod registration_tokens;
+pub mod resumes;
 pub mod revoked_tokens;
 pub mod schema;
 pub mod seed;

@@ -224,6 +224,16 @@ pub(super) struct PendingRow {
 }
 
 #[derive(Queryable, Selectable, Insertable, Debug, Clone)]
+#[diesel(table_name = super::schema::authorization_resumes)]
+pub(super) struct ResumeRow {
+    pub id_hash: String,
+    pub query: String,
+    pub session_hash: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Queryable, Selectable, Insertable, Debug, Clone)]
 #[diesel(table_name = super::schema::refresh_tokens)]
 pub(super) struct RefreshTokenRow {
     pub token_hash: String,

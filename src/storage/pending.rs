@@ -23,10 +23,14 @@ pub struct PendingAuthorization {
     pub resource: Vec<String>,
 }
 
+/// Parks a request and keeps at most `keep_per_user` live ones for its user:
+/// the oldest others are deleted in the same transaction, so one account
+/// cannot pile up pending rows (review F9). The new row always stays.
 pub fn insert(
     conn: &mut DbConnection,
     digest: &TokenDigest,
     request: &PendingAuthorization,
+    keep_per_user: i64,
     now: UnixTime,
 ) -> Result<(), StorageError> {
     let row = PendingRow {
@@ -47,10 +51,23 @@ pub fn insert(
         expires_at: request.expires_at,
         resource: super::codes::join_resources(&request.resource),
     };
-    diesel::insert_into(pending::table)
-        .values(&row)
-        .execute(conn)?;
-    Ok(())
+    conn.transaction(|conn| {
+        diesel::insert_into(pending::table)
+            .values(&row)
+            .execute(conn)?;
+        let older: Vec<String> = pending::table
+            .filter(pending::user_id.eq(&row.user_id))
+            .filter(pending::id_hash.ne(&row.id_hash))
+            .order((pending::created_at.desc(), pending::id_hash.desc()))
+            .select(pending::id_hash)
+            .limit(1000)
+            .offset((keep_per_user - 1).max(0))
+            .load(conn)?;
+        if !older.is_empty() {
+            diesel::delete(pending::table.filter(pending::id_hash.eq_any(older))).execute(conn)?;
+        }
+        Ok(())
+    })
 }
 
 /// Reads and deletes a pending request in one transaction: a consent form
@@ -61,44 +78,40 @@ pub fn take(
     now: UnixTime,
 ) -> Result<Option<PendingAuthorization>, StorageError> {
     conn.transaction(|conn| {
-        let row = pending::table
-            .find(digest.as_str())
-            .filter(pending::expires_at.gt(now))
-            .select(PendingRow::as_select())
-            .first(conn)
-            .optional()?;
+        let found = find(conn, digest, now)?;
         diesel::delete(pending::table.find(digest.as_str())).execute(conn)?;
-        Ok(row.map(|row| PendingAuthorization {
-            user_id: UserId::from_stored(row.user_id),
-            client_id: ClientId::from_stored(row.client_id),
-            redirect_uri: row.redirect_uri,
-            redirect_uri_sent: row.redirect_uri_sent,
-            scope: ScopeSet::from_stored(&row.scope),
-            state: row.state,
-            code_challenge: row.code_challenge.map(PkceChallenge::from_stored),
-            nonce: row.nonce,
-            auth_time: row.auth_time,
-            expires_at: row.expires_at,
-            resource: super::codes::split_resources(row.resource.as_deref()),
-        }))
+        Ok(found)
     })
 }
 
-/// The user a pending request belongs to, without consuming it.
-pub fn owner(
+/// A live pending request, without consuming it.
+pub fn find(
     conn: &mut DbConnection,
     digest: &TokenDigest,
     now: UnixTime,
-) -> Result<Option<UserId>, StorageError> {
-    Ok(pending::table
+) -> Result<Option<PendingAuthorization>, StorageError> {
+    let row = pending::table
         .find(digest.as_str())
         .filter(pending::expires_at.gt(now))
-        .select(pending::user_id)
-        .first::<String>(conn)
-        .optional()?
-        .map(UserId::from_stored))
+        .select(PendingRow::as_select())
+        .first(conn)
+        .optional()?;
+    Ok(row.map(|row| PendingAuthorization {
+        user_id: UserId::from_stored(row.user_id),
+        client_id: ClientId::from_stored(row.client_id),
+        redirect_uri: row.redirect_uri,
+        redirect_uri_sent: row.redirect_uri_sent,
+        scope: ScopeSet::from_stored(&row.scope),
+        state: row.state,
+        code_challenge: row.code_challenge.map(PkceChallenge::from_stored),
+        nonce: row.nonce,
+        auth_time: row.auth_time,
+        expires_at: row.expires_at,
+        resource: super::codes::split_resources(row.resource.as_deref()),
+    }))
 }
 
+/// Deletes expired rows, at most `batch` at a time.
 pub fn delete_expired(
     conn: &mut DbConnection,
     now: UnixTime,

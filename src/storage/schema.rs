@@ -161,6 +161,16 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    authorization_resumes (id_hash) {
+        id_hash -> Text,
+        query -> Text,
+        session_hash -> Nullable<Text>,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
 diesel::joinable!(grants -> clients (client_id));
 diesel::joinable!(authorization_codes -> grants (grant_id));
 diesel::joinable!(refresh_tokens -> grants (grant_id));

@@ -9,6 +9,7 @@
 mod at_rest;
 mod audit;
 mod authorize;
+mod authorize_review;
 mod bad_input;
 mod browser;
 mod cli;
@@ -27,6 +28,7 @@ mod oauth2_client;
 mod oauth_flow;
 mod observability;
 mod oidc;
+mod open_redirect;
 mod registration;
 mod registry_safety;
 mod resource;

@@ -7,15 +7,15 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::{login_redirect, see_other};
 use crate::domain::{ScopeSet, SecretToken, now};
-use crate::http::browser::Browser;
+use crate::http::browser::{Browser, client_ip};
 use crate::http::error::PageError;
-use crate::http::pages::{ConsentPage, Layout, ScopeLine, render};
-use crate::http::state::AppState;
-use crate::oauth::Params;
-use crate::oauth::authorize::{
-    self, AnswerError, ConsentAnswer, Decision, ErrorRedirect, Rejection,
+use crate::http::pages::{
+    AccountChoicePage, ConsentPage, Layout, RedirectNoticePage, ScopeLine, render,
 };
-use crate::oauth::error::OAuthError;
+use crate::http::state::AppState;
+use crate::oauth::authorize::{
+    self, AnswerError, ConsentAnswer, Decision, Rejection, SessionView, Step,
+};
 
 /// A 302 to the client (errors and codes from GET).
 fn found(location: &str) -> HttpResponse {
@@ -25,12 +25,33 @@ fn found(location: &str) -> HttpResponse {
         .finish()
 }
 
-fn rejected(state: &AppState, rejection: Rejection) -> Result<HttpResponse, PageError> {
+fn rejected(
+    state: &AppState,
+    signed_in: bool,
+    rejection: Rejection,
+) -> Result<HttpResponse, PageError> {
     match rejection {
         Rejection::Page(message) => Err(PageError::BadRequest(message)),
+        // RFC 9700 §4.11.2, RU-10: no automatic redirect to an unverified
+        // self-registered client before the user signed in; a page names
+        // the destination and offers a plain link instead.
+        Rejection::Redirect(redirect) if !signed_in && redirect.unverified_client.is_some() => {
+            let location = redirect.location(state.settings.server.issuer_str());
+            let page = RedirectNoticePage {
+                layout: Layout::anonymous("Leaving tessera"),
+                heading: "The application reported a problem",
+                client_name: redirect.unverified_client.as_deref().unwrap_or_default(),
+                origin: &redirect.destination_origin(),
+                location: &location,
+            };
+            Ok(render(StatusCode::BAD_REQUEST, &page))
+        }
         Rejection::Redirect(redirect) => Ok(found(
             &redirect.location(state.settings.server.issuer_str()),
         )),
+        Rejection::TooMany { retry_after_secs } => {
+            Err(PageError::TooManyRequests { retry_after_secs })
+        }
         Rejection::Failed(error) => Err(error.into()),
     }
 }
@@ -42,108 +63,132 @@ pub async fn start(
     mut browser: Browser,
 ) -> Result<HttpResponse, PageError> {
     let query = req.query_string().to_owned();
-    let params = Params::parse(&query);
-    let settings = state.settings.clone();
-    let validated = state
-        .db
-        .write(move |conn| {
-            Ok::<_, crate::storage::StorageError>(authorize::validate(conn, &settings, &params))
-        })
-        .await?;
-    let request = match validated {
-        Ok(request) => request,
-        Err(rejection) => return rejected(&state, rejection),
-    };
-    tracing::Span::current().record("client.id", request.client.id.as_str());
-    let fresh_sign_in_needed = match &browser.session {
-        None => true,
-        Some(current) => request.needs_fresh_sign_in(current.session.auth_time, now()),
-    };
-    if fresh_sign_in_needed {
-        if request.prompt.none {
-            return rejected(
-                &state,
-                Rejection::Redirect(ErrorRedirect {
-                    redirect_uri: request.redirect_uri,
-                    state: request.state,
-                    error: OAuthError::LoginRequired("the user must sign in".to_owned()),
-                }),
-            );
-        }
-        // Back here after signing in, without the prompt=login that sent
-        // the browser away (or it would loop).
-        let again: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
-            .filter(|(key, _)| key != "prompt")
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-        let return_to = format!(
-            "/oauth2/authorize?{}",
-            serde_urlencoded::to_string(&again).unwrap_or_default()
-        );
-        let mut login = vec![("return_to", return_to)];
-        if let Some(hint) = &request.login_hint {
-            login.push(("login_hint", hint.clone()));
-        }
-        if browser.session.is_some() {
-            login.push(("reauth", "1".to_owned()));
-        }
-        return Ok(see_other(&format!(
-            "/login?{}",
-            serde_urlencoded::to_string(&login).unwrap_or_default()
-        )));
-    }
-    let Some(current) = browser.session.clone() else {
-        return Err(PageError::Internal(anyhow::anyhow!(
-            "a session vanished between two lines"
-        )));
-    };
     let settings = state.settings.clone();
     let keys = state.keys.get().await.map_err(key_failure)?;
-    let user_id = current.user().id.clone();
-    let auth_time = current.session.auth_time;
-    let decided = state
+    let session = browser.session.as_ref().map(|current| SessionView {
+        user_id: current.user().id.clone(),
+        auth_time: current.session.auth_time,
+        token_digest: current.token.digest(),
+    });
+    let signed_in = session.is_some();
+    let ip = client_ip(&req, &state.settings.server.trusted_proxies);
+    let step = state
         .db
         .write(move |conn| {
-            Ok::<_, crate::storage::StorageError>(authorize::decide(
+            Ok::<_, crate::storage::StorageError>(authorize::begin(
                 conn,
                 &settings,
                 &keys,
-                request,
-                &user_id,
-                auth_time,
+                &query,
+                session.as_ref(),
+                &ip,
                 now(),
             ))
         })
         .await?;
     // A grant may have changed: this instance's next answer must know.
     state.cache.forget_all();
-    match decided {
-        Ok(Decision::Issued { location }) => Ok(found(&location)),
-        Ok(Decision::AskConsent {
+    match step {
+        Ok(Step::SignIn {
+            resume_id,
+            login_hint,
+            reauth,
+        }) => Ok(see_other(&login_location(&resume_id, login_hint, reauth))),
+        Ok(Step::ChooseAccount {
+            resume_id,
+            client_name,
+        }) => choose_account(&mut browser, &resume_id, &client_name),
+        Ok(Step::Decided(Decision::Issued { location })) => Ok(found(&location)),
+        Ok(Step::Decided(decision)) => consent_page(&state, &mut browser, decision),
+        Err(rejection) => rejected(&state, signed_in, rejection),
+    }
+}
+
+/// `/oauth2/authorize?resume=<id>`: where the sign-in page comes back to.
+fn resume_path(resume_id: &SecretToken) -> String {
+    let query = serde_urlencoded::to_string([("resume", resume_id.expose())]).unwrap_or_default();
+    format!("/oauth2/authorize?{query}")
+}
+
+fn login_location(resume_id: &SecretToken, login_hint: Option<String>, reauth: bool) -> String {
+    let mut login = vec![("return_to", resume_path(resume_id))];
+    if let Some(hint) = login_hint {
+        login.push(("login_hint", hint));
+    }
+    if reauth {
+        login.push(("reauth", "1".to_owned()));
+    }
+    format!(
+        "/login?{}",
+        serde_urlencoded::to_string(&login).unwrap_or_default()
+    )
+}
+
+/// Review F15: "You are signed in as B; <app> asked for another account".
+fn choose_account(
+    browser: &mut Browser,
+    resume_id: &SecretToken,
+    client_name: &str,
+) -> Result<HttpResponse, PageError> {
+    let Some(current) = browser.session.clone() else {
+        return Err(PageError::Internal(anyhow::anyhow!(
+            "an account choice without a session"
+        )));
+    };
+    let csrf_token = browser.csrf_token()?;
+    let continue_href = format!("{}&continue=1", resume_path(resume_id));
+    let switch_href = login_location(resume_id, None, true);
+    let page = AccountChoicePage {
+        layout: Layout {
+            title: "Choose an account",
+            user: Some(current.user().greeting_name()),
+            csrf_token: Some(&csrf_token),
+        },
+        user_name: current.user().greeting_name(),
+        client_name,
+        continue_href: &continue_href,
+        switch_href: &switch_href,
+    };
+    Ok(browser.finish(render(StatusCode::OK, &page)))
+}
+
+fn consent_page(
+    state: &AppState,
+    browser: &mut Browser,
+    decision: Decision,
+) -> Result<HttpResponse, PageError> {
+    let (
+        Decision::AskConsent {
             pending_id,
             client,
             new_scopes,
             granted_scopes,
-        }) => {
-            let csrf_token = browser.csrf_token()?;
-            let page = ConsentPage {
-                layout: Layout {
-                    title: "Allow access",
-                    user: Some(current.user().greeting_name()),
-                    csrf_token: Some(&csrf_token),
-                },
-                csrf_token: &csrf_token,
-                pending_id: pending_id.expose(),
-                client_name: &client.name,
-                homepage: client.homepage_uri.as_deref(),
-                verified: client.verified,
-                new_scopes: scope_lines(&state, &new_scopes),
-                granted_scopes: scope_lines(&state, &granted_scopes),
-            };
-            Ok(browser.finish(render(StatusCode::OK, &page)))
-        }
-        Err(rejection) => rejected(&state, rejection),
-    }
+            audiences,
+        },
+        Some(current),
+    ) = (decision, browser.session.clone())
+    else {
+        return Err(PageError::Internal(anyhow::anyhow!(
+            "a consent page without a pending request or a session"
+        )));
+    };
+    let csrf_token = browser.csrf_token()?;
+    let page = ConsentPage {
+        layout: Layout {
+            title: "Allow access",
+            user: Some(current.user().greeting_name()),
+            csrf_token: Some(&csrf_token),
+        },
+        csrf_token: &csrf_token,
+        pending_id: pending_id.expose(),
+        client_name: &client.name,
+        homepage: client.homepage_uri.as_deref(),
+        verified: client.verified,
+        new_scopes: scope_lines(state, &new_scopes),
+        granted_scopes: scope_lines(state, &granted_scopes),
+        audiences,
+    };
+    Ok(browser.finish(render(StatusCode::OK, &page)))
 }
 
 fn key_failure(error: crate::oauth::keys::KeyError) -> PageError {
@@ -247,6 +292,7 @@ pub async fn answer(
         Err(AnswerError::Expired) => Err(PageError::BadRequest(
             "This request has expired or was already answered. Go back to the application and start again.".to_owned(),
         )),
+        Err(AnswerError::Page(message)) => Err(PageError::BadRequest(message)),
         Err(AnswerError::Failed(error)) => Err(error.into()),
     }
 }

@@ -9,9 +9,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use super::see_other;
 use crate::http::browser::Browser;
 use crate::http::error::PageError;
-use crate::http::pages::{EndSessionPage, Layout, SignedOutPage, render};
+use crate::http::pages::{EndSessionPage, Layout, RedirectNoticePage, SignedOutPage, render};
 use crate::http::state::AppState;
 use crate::oauth::Params;
+use crate::oauth::authorize::destination_origin;
 use crate::oauth::logout::{LogoutRequest, validate};
 
 async fn validated(state: &AppState, params: Params) -> Result<LogoutRequest, PageError> {
@@ -28,10 +29,23 @@ async fn validated(state: &AppState, params: Params) -> Result<LogoutRequest, Pa
         .map_err(PageError::BadRequest)
 }
 
-fn finish(browser: &Browser, request: &LogoutRequest) -> HttpResponse {
-    let mut response = match &request.redirect {
-        Some(location) => see_other(location),
-        None => render(
+/// Signs out and goes on. `signed_in`: the user had a session (and, for the
+/// form, a valid CSRF token); only then does an unverified self-registered
+/// client get an automatic redirect (RU-10).
+fn finish(browser: &Browser, request: &LogoutRequest, signed_in: bool) -> HttpResponse {
+    let mut response = match (&request.redirect, &request.unverified_client) {
+        (Some(location), Some(client_name)) if !signed_in => render(
+            StatusCode::OK,
+            &RedirectNoticePage {
+                layout: Layout::anonymous("Signed out"),
+                heading: "You are signed out",
+                client_name,
+                origin: &destination_origin(location),
+                location,
+            },
+        ),
+        (Some(location), _) => see_other(location),
+        (None, _) => render(
             StatusCode::OK,
             &SignedOutPage {
                 layout: Layout::anonymous("Signed out"),
@@ -50,13 +64,13 @@ pub async fn start(
 ) -> Result<HttpResponse, PageError> {
     let request = validated(&state, Params::parse(req.query_string())).await?;
     let Some(current) = browser.session.clone() else {
-        return Ok(finish(&browser, &request));
+        return Ok(finish(&browser, &request, false));
     };
     // A hint naming the signed-in user is enough; anything doubtful asks.
     if request.hint_subject.as_deref() == Some(current.user().id.as_str()) {
         state.accounts.end_session(current.token.clone()).await?;
         tracing::info!(user.id = %current.user().id, "signed out by the application (id_token_hint)");
-        return Ok(finish(&browser, &request));
+        return Ok(finish(&browser, &request, true));
     }
     let csrf_token = browser.csrf_token()?;
     let page = EndSessionPage {
@@ -87,6 +101,7 @@ pub async fn confirm(
         .map_err(|_| PageError::BadRequest("The form could not be read.".to_owned()))?;
     let params = Params::parse(text);
     let request = validated(&state, params.clone()).await?;
+    let signed_in = browser.session.is_some();
     if let Some(current) = browser.session.clone() {
         browser.verify_form(
             &req,
@@ -96,5 +111,5 @@ pub async fn confirm(
         state.accounts.end_session(current.token.clone()).await?;
         tracing::info!(user.id = %current.user().id, "signed out at the application's request");
     }
-    Ok(finish(&browser, &request))
+    Ok(finish(&browser, &request, signed_in))
 }

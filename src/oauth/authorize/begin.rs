@@ -1,0 +1,221 @@
+//! The authorization endpoint's GET, start to finish: resume a parked
+//! request, validate, decide whether the browser must sign in (first, or
+//! again), honour `id_token_hint`, then hand a signed-in user to `decide`.
+//!
+//! A request that needs a sign-in is parked server-side and the sign-in page
+//! returns to `/oauth2/authorize?resume=<id>` (review F13): `state` and
+//! `nonce` of any allowed length survive, and `prompt` is kept (F7).
+
+use super::{AuthorizationRequest, Decision, KeySet, Rejection, decide, validate};
+use crate::config::Settings;
+use crate::domain::{SecretToken, TokenDigest, UnixTime, UserId};
+use crate::oauth::Params;
+use crate::oauth::error::OAuthError;
+use crate::storage::resumes::{self, ParkedRequest};
+use crate::storage::{DbConnection, throttles};
+
+/// How long a parked request waits for the sign-in (seconds).
+const RESUME_TTL_SECS: i64 = 900;
+/// Requests one address may park per window (review F13: bounded rows).
+const PARKED_PER_ADDRESS: u32 = 60;
+const PARK_WINDOW_SECS: i64 = 600;
+
+/// The parameters worth parking: everything `validate` reads. Anything
+/// else is ignored by the endpoint anyway (AZ-02) and would only make the
+/// row bigger.
+const RECOGNISED: [&str; 14] = [
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "code_challenge",
+    "code_challenge_method",
+    "nonce",
+    "prompt",
+    "max_age",
+    "login_hint",
+    "id_token_hint",
+    "response_mode",
+    "resource",
+];
+
+/// The browser's session as the endpoint needs it.
+#[derive(Debug, Clone)]
+pub struct SessionView {
+    pub user_id: UserId,
+    pub auth_time: UnixTime,
+    /// The SHA-256 of the session cookie: tells one sign-in from the next.
+    pub token_digest: TokenDigest,
+}
+
+/// What the endpoint does next.
+#[derive(Debug)]
+pub enum Step {
+    /// Sign in (again), then come back to `/oauth2/authorize?resume=<id>`.
+    SignIn {
+        resume_id: SecretToken,
+        login_hint: Option<String>,
+        /// A session exists: the sign-in page must show the form anyway.
+        reauth: bool,
+    },
+    /// The `id_token_hint` names another account than the signed-in one
+    /// (review F15): ask which account to use.
+    ChooseAccount {
+        resume_id: SecretToken,
+        client_name: String,
+    },
+    /// A signed-in user: a code or the consent page.
+    Decided(Decision),
+}
+
+/// Runs the endpoint for `raw_query` in one blocking call.
+pub fn begin(
+    conn: &mut DbConnection,
+    settings: &Settings,
+    keys: &KeySet,
+    raw_query: &str,
+    session: Option<&SessionView>,
+    client_ip: &str,
+    now: UnixTime,
+) -> Result<Step, Rejection> {
+    let presented = Params::parse(raw_query);
+    let resumed = match presented.get("resume") {
+        None => None,
+        Some(id) => {
+            let id = (id.len() <= 128)
+                .then(|| SecretToken::from_presented(id))
+                .ok_or_else(expired)?;
+            let parked = resumes::find(conn, &id.digest(), now)?.ok_or_else(expired)?;
+            Some((id, parked))
+        }
+    };
+    let params = match &resumed {
+        Some((_, parked)) => Params::parse(&parked.query),
+        None => presented.clone(),
+    };
+    let request = validate(conn, settings, keys, &params)?;
+    tracing::Span::current().record("client.id", request.client.id.as_str());
+    let parked = resumed.as_ref().map(|(_, parked)| parked);
+    let signed_in = session.filter(|current| is_fresh_enough(&request, parked, current, now));
+    let Some(current) = signed_in else {
+        if request.prompt.none {
+            return Err(request.error(OAuthError::LoginRequired(
+                "the user must sign in".to_owned(),
+            )));
+        }
+        let resume_id = park(conn, &params, resumed, session, client_ip, now)?;
+        return Ok(Step::SignIn {
+            resume_id,
+            login_hint: request.login_hint.clone(),
+            reauth: session.is_some(),
+        });
+    };
+    // Review F15: the client expects another account than the signed-in one.
+    let continue_as_current = resumed.is_some() && presented.get("continue") == Some("1");
+    if request
+        .hint_subject
+        .as_deref()
+        .is_some_and(|subject| subject != current.user_id.as_str())
+        && !continue_as_current
+    {
+        if request.prompt.none {
+            return Err(request.error(OAuthError::LoginRequired(
+                "another account is signed in".to_owned(),
+            )));
+        }
+        let client_name = request.client.name.clone();
+        let resume_id = park(conn, &params, resumed, session, client_ip, now)?;
+        return Ok(Step::ChooseAccount {
+            resume_id,
+            client_name,
+        });
+    }
+    let decision = decide(
+        conn,
+        settings,
+        keys,
+        request,
+        &current.user_id,
+        current.auth_time,
+        now,
+    )?;
+    if let Some((id, _)) = &resumed {
+        // Used: the sign-in round trip is over.
+        resumes::delete(conn, &id.digest())?;
+    }
+    Ok(Step::Decided(decision))
+}
+
+fn expired() -> Rejection {
+    Rejection::Page(
+        "This sign-in request has expired. Go back to the application and start again.".to_owned(),
+    )
+}
+
+/// Whether `current` may answer `request` without signing in again. A
+/// resumed request that asked for a fresh sign-in (`prompt=login`,
+/// `max_age`) needs a session that began after it was parked, and not the
+/// session that was there when it was (review F13: prompt=login is kept
+/// across sign-in without looping).
+fn is_fresh_enough(
+    request: &AuthorizationRequest,
+    parked: Option<&ParkedRequest>,
+    current: &SessionView,
+    now: UnixTime,
+) -> bool {
+    match parked {
+        None => !request.needs_fresh_sign_in(current.auth_time, now),
+        Some(_) if !request.asks_for_fresh_sign_in() => true,
+        Some(parked) => {
+            current.auth_time >= parked.created_at
+                && parked.session_hash.as_deref() != Some(current.token_digest.as_str())
+        }
+    }
+}
+
+/// Parks the recognised parameters under a new random id (or keeps the
+/// already parked row when the request was resumed), counting new rows per
+/// address.
+fn park(
+    conn: &mut DbConnection,
+    params: &Params,
+    resumed: Option<(SecretToken, ParkedRequest)>,
+    session: Option<&SessionView>,
+    client_ip: &str,
+    now: UnixTime,
+) -> Result<SecretToken, Rejection> {
+    if let Some((id, _)) = resumed {
+        return Ok(id);
+    }
+    let key = format!("authorize-park-ip:{client_ip}");
+    let record = throttles::record_failure(conn, &key, now, now - PARK_WINDOW_SECS)?;
+    if record.failures > PARKED_PER_ADDRESS {
+        return Err(Rejection::TooMany {
+            retry_after_secs: (record.window_started_at + PARK_WINDOW_SECS - now).max(1),
+        });
+    }
+    let mut pairs: Vec<(&str, &str)> = Vec::new();
+    for key in RECOGNISED {
+        if key == "resource" {
+            pairs.extend(params.all(key).iter().map(|value| (key, value.as_str())));
+        } else if let Some(value) = params.get(key) {
+            pairs.push((key, value));
+        }
+    }
+    let query = serde_urlencoded::to_string(&pairs)
+        .map_err(|e| Rejection::Failed(OAuthError::Internal(e.into())))?;
+    let id =
+        SecretToken::generate().map_err(|e| Rejection::Failed(OAuthError::Internal(e.into())))?;
+    resumes::insert(
+        conn,
+        &id.digest(),
+        &ParkedRequest {
+            query,
+            session_hash: session.map(|s| s.token_digest.as_str().to_owned()),
+            created_at: now,
+            expires_at: now + RESUME_TTL_SECS,
+        },
+    )?;
+    Ok(id)
+}
