@@ -82,32 +82,49 @@ impl Params {
     }
 }
 
-/// The `aud` of access tokens: the RFC 8707 resources the client asked for
-/// (each a configured API, or the default audience, and within `allowed`
-/// when an earlier request narrowed them), or else the APIs owning the
-/// scopes. An unknown resource is `invalid_target`.
+/// The `aud` of access tokens (RFC 8707, RFC 9700 §2.3).
+///
+/// A token is only ever for the APIs its own `scope` reaches
+/// ([`audiences_for`]: the APIs owning any of the scopes, and the default
+/// audience where that gives it), so holding or naming a resource buys no
+/// audience without its scopes (SECURITY-CASES AU-01). `allowed` is what an
+/// earlier step granted (the resources named at authorization, stored with
+/// the code and the refresh-token family): when not empty, the token is
+/// also within it, so a later request may narrow, never widen or change the
+/// audience (AU-02). `requested` (the request's `resource` values) picks
+/// some of those; none picks all. Anything else is `invalid_target`. The
+/// authorization endpoint calls this with `allowed` empty, so it refuses
+/// a resource the requested scope does not reach.
 pub fn resolve_audience(
     settings: &Settings,
     scope: &ScopeSet,
     requested: &[String],
     allowed: &[String],
 ) -> Result<Vec<String>, error::OAuthError> {
+    let reachable = audiences_for(settings, scope);
+    let granted: Vec<String> = if allowed.is_empty() {
+        reachable
+    } else {
+        allowed
+            .iter()
+            .filter(|resource| reachable.contains(resource))
+            .cloned()
+            .collect()
+    };
     if requested.is_empty() {
-        if !allowed.is_empty() {
-            return Ok(allowed.to_vec());
-        }
-        return Ok(audiences_for(settings, scope));
-    }
-    let default = settings.default_audience();
-    for resource in requested {
-        let known =
-            *resource == default || settings.apis.iter().any(|api| &api.audience == resource);
-        let permitted = allowed.is_empty() || allowed.contains(resource);
-        if !known || !permitted {
+        if granted.is_empty() {
+            // The scope asked for no longer reaches any granted resource.
             return Err(error::OAuthError::InvalidTarget(
-                "the resource is not an API this server issues tokens for".to_owned(),
+                "the scope does not cover the resources granted".to_owned(),
             ));
         }
+        return Ok(granted);
+    }
+    // Never echo the resource (ER-01): the description is fixed.
+    if requested.iter().any(|resource| !granted.contains(resource)) {
+        return Err(error::OAuthError::InvalidTarget(
+            "the resource is not one the scope and the grant allow tokens for".to_owned(),
+        ));
     }
     let mut audiences = requested.to_vec();
     audiences.sort();
