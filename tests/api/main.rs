@@ -33,3 +33,4 @@ mod sessions;
 mod signup;
 mod throttling;
 mod token;
+mod token_state;
