@@ -164,4 +164,79 @@ mod tests {
         assert_eq!(params.repeated_key(), Some("c"));
         assert_eq!(params.get("d"), Some("x y"));
     }
+
+    const NOTES: &str = "https://notes-api.example";
+    const CALENDAR: &str = "https://calendar-api.example";
+
+    #[expect(clippy::expect_used, reason = "test fixture")]
+    fn settings_with_two_apis() -> Settings {
+        let mut settings = Settings::load(&crate::config::ConfigSources::default())
+            .expect("the built-in defaults are valid");
+        for (scope, audience) in [("notes:read", NOTES), ("calendar:read", CALENDAR)] {
+            settings.apis.push(crate::config::ApiDefinition {
+                audience: audience.to_owned(),
+                scopes: vec![scope.to_owned()],
+            });
+        }
+        settings
+    }
+
+    fn strings(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    // SECURITY-CASES AU-01, AU-02: (scope, requested, allowed) -> audience
+    // or invalid_target.
+    #[test]
+    fn an_audience_stays_within_the_scope_and_the_grant() {
+        let settings = settings_with_two_apis();
+        let issuer = settings.default_audience();
+        let issuer = issuer.as_str();
+        let cases: &[(&str, &[&str], &[&str], Option<&[&str]>)] = &[
+            // Nothing named: the APIs owning the scopes (and the issuer for openid).
+            ("notes:read", &[], &[], Some(&[NOTES])),
+            ("openid notes:read", &[], &[], Some(&[NOTES, issuer])),
+            ("profile", &[], &[], Some(&[issuer])),
+            // Named within the scope's reach.
+            (
+                "notes:read calendar:read",
+                &[CALENDAR],
+                &[],
+                Some(&[CALENDAR]),
+            ),
+            ("openid notes:read", &[issuer], &[], Some(&[issuer])),
+            // AU-01: an API (or the issuer) the scope does not reach.
+            ("notes:read", &[CALENDAR], &[], None),
+            ("profile", &[NOTES], &[], None),
+            ("notes:read", &[issuer], &[], None),
+            ("notes:read", &[NOTES, CALENDAR], &[], None),
+            ("notes:read", &["https://elsewhere.example"], &[], None),
+            // AU-02: narrowing what was granted, never widening or changing it.
+            ("notes:read calendar:read", &[], &[NOTES], Some(&[NOTES])),
+            ("notes:read calendar:read", &[CALENDAR], &[NOTES], None),
+            (
+                "notes:read calendar:read",
+                &[NOTES],
+                &[NOTES, CALENDAR],
+                Some(&[NOTES]),
+            ),
+            ("notes:read", &[], &[NOTES, CALENDAR], Some(&[NOTES])),
+            ("profile", &[], &[NOTES], None),
+        ];
+        for (scope, requested, allowed, expected) in cases {
+            let scope = ScopeSet::from_stored(scope);
+            let got = resolve_audience(&settings, &scope, &strings(requested), &strings(allowed));
+            match expected {
+                Some(audience) => assert_eq!(
+                    got.ok(),
+                    Some(strings(audience)),
+                    "{scope} {requested:?} {allowed:?}"
+                ),
+                None => assert!(
+                    matches!(got, Err(error::OAuthError::InvalidTarget(_))),
+                    "{scope} {requested:?} {allowed:?}"
+                ),
+            }
+        }
+    }
 }
