@@ -168,7 +168,6 @@ mod tests {
     const NOTES: &str = "https://notes-api.example";
     const CALENDAR: &str = "https://calendar-api.example";
 
-    #[expect(clippy::expect_used, reason = "test fixture")]
     fn settings_with_two_apis() -> Settings {
         let mut settings = Settings::load(&crate::config::ConfigSources::default())
             .expect("the built-in defaults are valid");
@@ -185,6 +184,9 @@ mod tests {
         items.iter().map(|s| (*s).to_owned()).collect()
     }
 
+    /// Scope, requested, allowed, and the audience (None: invalid_target).
+    type Case<'a> = (&'a str, &'a [&'a str], &'a [&'a str], Option<&'a [&'a str]>);
+
     // SECURITY-CASES AU-01, AU-02: (scope, requested, allowed) -> audience
     // or invalid_target.
     #[test]
@@ -192,7 +194,7 @@ mod tests {
         let settings = settings_with_two_apis();
         let issuer = settings.default_audience();
         let issuer = issuer.as_str();
-        let cases: &[(&str, &[&str], &[&str], Option<&[&str]>)] = &[
+        let cases: &[Case<'_>] = &[
             // Nothing named: the APIs owning the scopes (and the issuer for openid).
             ("notes:read", &[], &[], Some(&[NOTES])),
             ("openid notes:read", &[], &[], Some(&[NOTES, issuer])),

@@ -202,7 +202,12 @@ impl TokenEvents {
 /// A successful token response (the JSON object).
 pub type TokenResponse = serde_json::Map<String, Value>;
 
-/// Handles one token request end to end on one connection.
+/// Handles one token request end to end on one connection. `source` is
+/// the caller's address, for the client lock-out (CA-07).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one request's inputs and outputs, from the route only"
+)]
 pub fn exchange(
     access: &mut Access<'_>,
     settings: &Settings,
