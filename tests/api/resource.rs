@@ -436,3 +436,71 @@ async fn code_exchange_and_refresh_may_narrow_the_granted_resources() {
         "the family kept both granted resources"
     );
 }
+
+// SECURITY-CASES AU-01: an anonymous self-registered (DCR) client gets no
+// token for a configured API either (review F2).
+#[tokio::test]
+async fn an_anonymously_registered_client_gets_no_token_for_an_api() {
+    let app = spawn_app_with(|s| {
+        s.registration.mode = tessera::config::RegistrationMode::Open;
+        s.scopes.push(ScopeDefinition {
+            name: "calendar:read".to_owned(),
+            description: "Read your calendar".to_owned(),
+        });
+        s.apis.push(ApiDefinition {
+            audience: CALENDAR.to_owned(),
+            scopes: vec!["calendar:read".to_owned()],
+        });
+    })
+    .await;
+    let calendar_rs = resource_server_for(&app, CALENDAR).await;
+    let registered: Value = app
+        .client
+        .post(app.url("/oauth2/register"))
+        .json(&serde_json::json!({
+            "client_name": "Anonymous",
+            "redirect_uris": ["https://third.example/cb"],
+            "grant_types": ["client_credentials"],
+            "scope": "openid profile",
+            "token_endpoint_auth_method": "client_secret_basic",
+        }))
+        .send()
+        .await
+        .expect("POST register")
+        .json()
+        .await
+        .expect("JSON");
+    let client = crate::helpers::TestClient {
+        id: registered["client_id"]
+            .as_str()
+            .expect("client_id")
+            .to_owned(),
+        secret: registered["client_secret"].as_str().map(str::to_owned),
+        redirect_uri: "https://third.example/cb".to_owned(),
+    };
+    for form in [
+        vec![("grant_type", "client_credentials"), ("resource", CALENDAR)],
+        vec![
+            ("grant_type", "client_credentials"),
+            ("scope", "profile"),
+            ("resource", CALENDAR),
+        ],
+    ] {
+        let answer = token_body(&app, &client, &form).await;
+        refused_with_invalid_target(&app, &calendar_rs, answer).await;
+    }
+    let (status, body) = token_body(
+        &app,
+        &client,
+        &[
+            ("grant_type", "client_credentials"),
+            ("scope", "calendar:read"),
+            ("resource", CALENDAR),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_scope"))
+    );
+}
