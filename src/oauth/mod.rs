@@ -82,32 +82,49 @@ impl Params {
     }
 }
 
-/// The `aud` of access tokens: the RFC 8707 resources the client asked for
-/// (each a configured API, or the default audience, and within `allowed`
-/// when an earlier request narrowed them), or else the APIs owning the
-/// scopes. An unknown resource is `invalid_target`.
+/// The `aud` of access tokens (RFC 8707, RFC 9700 §2.3).
+///
+/// A token is only ever for the APIs its own `scope` reaches
+/// ([`audiences_for`]: the APIs owning any of the scopes, and the default
+/// audience where that gives it), so holding or naming a resource buys no
+/// audience without its scopes (SECURITY-CASES AU-01). `allowed` is what an
+/// earlier step granted (the resources named at authorization, stored with
+/// the code and the refresh-token family): when not empty, the token is
+/// also within it, so a later request may narrow, never widen or change the
+/// audience (AU-02). `requested` (the request's `resource` values) picks
+/// some of those; none picks all. Anything else is `invalid_target`. The
+/// authorization endpoint calls this with `allowed` empty, so it refuses
+/// a resource the requested scope does not reach.
 pub fn resolve_audience(
     settings: &Settings,
     scope: &ScopeSet,
     requested: &[String],
     allowed: &[String],
 ) -> Result<Vec<String>, error::OAuthError> {
+    let reachable = audiences_for(settings, scope);
+    let granted: Vec<String> = if allowed.is_empty() {
+        reachable
+    } else {
+        allowed
+            .iter()
+            .filter(|resource| reachable.contains(resource))
+            .cloned()
+            .collect()
+    };
     if requested.is_empty() {
-        if !allowed.is_empty() {
-            return Ok(allowed.to_vec());
-        }
-        return Ok(audiences_for(settings, scope));
-    }
-    let default = settings.default_audience();
-    for resource in requested {
-        let known =
-            *resource == default || settings.apis.iter().any(|api| &api.audience == resource);
-        let permitted = allowed.is_empty() || allowed.contains(resource);
-        if !known || !permitted {
+        if granted.is_empty() {
+            // The scope asked for no longer reaches any granted resource.
             return Err(error::OAuthError::InvalidTarget(
-                "the resource is not an API this server issues tokens for".to_owned(),
+                "the scope does not cover the resources granted".to_owned(),
             ));
         }
+        return Ok(granted);
+    }
+    // Never echo the resource (ER-01): the description is fixed.
+    if requested.iter().any(|resource| !granted.contains(resource)) {
+        return Err(error::OAuthError::InvalidTarget(
+            "the resource is not one the scope and the grant allow tokens for".to_owned(),
+        ));
     }
     let mut audiences = requested.to_vec();
     audiences.sort();
@@ -146,5 +163,82 @@ mod tests {
         assert_eq!(params.get("c"), None);
         assert_eq!(params.repeated_key(), Some("c"));
         assert_eq!(params.get("d"), Some("x y"));
+    }
+
+    const NOTES: &str = "https://notes-api.example";
+    const CALENDAR: &str = "https://calendar-api.example";
+
+    fn settings_with_two_apis() -> Settings {
+        let mut settings = Settings::load(&crate::config::ConfigSources::default())
+            .expect("the built-in defaults are valid");
+        for (scope, audience) in [("notes:read", NOTES), ("calendar:read", CALENDAR)] {
+            settings.apis.push(crate::config::ApiDefinition {
+                audience: audience.to_owned(),
+                scopes: vec![scope.to_owned()],
+            });
+        }
+        settings
+    }
+
+    fn strings(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    /// Scope, requested, allowed, and the audience (None: invalid_target).
+    type Case<'a> = (&'a str, &'a [&'a str], &'a [&'a str], Option<&'a [&'a str]>);
+
+    // SECURITY-CASES AU-01, AU-02: (scope, requested, allowed) -> audience
+    // or invalid_target.
+    #[test]
+    fn an_audience_stays_within_the_scope_and_the_grant() {
+        let settings = settings_with_two_apis();
+        let issuer = settings.default_audience();
+        let issuer = issuer.as_str();
+        let cases: &[Case<'_>] = &[
+            // Nothing named: the APIs owning the scopes (and the issuer for openid).
+            ("notes:read", &[], &[], Some(&[NOTES])),
+            ("openid notes:read", &[], &[], Some(&[NOTES, issuer])),
+            ("profile", &[], &[], Some(&[issuer])),
+            // Named within the scope's reach.
+            (
+                "notes:read calendar:read",
+                &[CALENDAR],
+                &[],
+                Some(&[CALENDAR]),
+            ),
+            ("openid notes:read", &[issuer], &[], Some(&[issuer])),
+            // AU-01: an API (or the issuer) the scope does not reach.
+            ("notes:read", &[CALENDAR], &[], None),
+            ("profile", &[NOTES], &[], None),
+            ("notes:read", &[issuer], &[], None),
+            ("notes:read", &[NOTES, CALENDAR], &[], None),
+            ("notes:read", &["https://elsewhere.example"], &[], None),
+            // AU-02: narrowing what was granted, never widening or changing it.
+            ("notes:read calendar:read", &[], &[NOTES], Some(&[NOTES])),
+            ("notes:read calendar:read", &[CALENDAR], &[NOTES], None),
+            (
+                "notes:read calendar:read",
+                &[NOTES],
+                &[NOTES, CALENDAR],
+                Some(&[NOTES]),
+            ),
+            ("notes:read", &[], &[NOTES, CALENDAR], Some(&[NOTES])),
+            ("profile", &[], &[NOTES], None),
+        ];
+        for (scope, requested, allowed, expected) in cases {
+            let scope = ScopeSet::from_stored(scope);
+            let got = resolve_audience(&settings, &scope, &strings(requested), &strings(allowed));
+            match expected {
+                Some(audience) => assert_eq!(
+                    got.ok(),
+                    Some(strings(audience)),
+                    "{scope} {requested:?} {allowed:?}"
+                ),
+                None => assert!(
+                    matches!(got, Err(error::OAuthError::InvalidTarget(_))),
+                    "{scope} {requested:?} {allowed:?}"
+                ),
+            }
+        }
     }
 }

@@ -118,7 +118,9 @@ pub struct FlowContext {
     /// When the refresh-token family dies whatever happens.
     pub refresh_absolute_expires_at: UnixTime,
     pub audience: Vec<String>,
-    /// RFC 8707 resources named at authorization, stored with the code.
+    /// RFC 8707 resources named at authorization, stored with the code and
+    /// with every refresh token of the family (which may narrow the
+    /// audience to some of them, never widen it).
     pub resource: Vec<String>,
     pub now: UnixTime,
 }
@@ -242,6 +244,10 @@ impl Store<'_> {
             idle_expires_at: idle.min(context.refresh_absolute_expires_at),
             absolute_expires_at: context.refresh_absolute_expires_at,
             rotated_at: None,
+            // The family keeps what its authorization granted (AU-02) and
+            // when the user authenticated (OIDC Core §12.2).
+            resource: context.resource.clone(),
+            auth_time: Some(context.auth_time),
         };
         let Some(conn) = self.conn.as_deref_mut() else {
             tracing::error!("a refresh token was to be issued without a database connection");

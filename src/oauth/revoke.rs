@@ -7,11 +7,9 @@ use crate::config::Settings;
 use crate::domain::{Client, TokenDigest, UnixTime};
 use crate::storage::{DbConnection, StorageError, grants, refresh_tokens, revoked_tokens};
 
-/// Why a revocation was refused.
+/// Why a revocation could not be done.
 #[derive(Debug)]
 pub enum RevokeError {
-    /// The token belongs to another client (RV-03); it stays valid.
-    NotYours,
     /// The revocation could not be written: answer 503, never 200 (RV-05).
     Storage(StorageError),
 }
@@ -24,7 +22,9 @@ impl From<StorageError> for RevokeError {
 
 /// Revokes `token` for `caller`. Unknown, malformed, expired and already
 /// revoked tokens succeed silently (RV-02); `token_type_hint` is not needed
-/// because the two kinds cannot be confused.
+/// because the two kinds cannot be confused. Another client's token is
+/// left alone and answered exactly like an unknown one (RV-03), so the
+/// answer never tells whether a token exists.
 pub fn revoke(
     conn: &mut DbConnection,
     settings: &Settings,
@@ -42,7 +42,8 @@ pub fn revoke(
             return Ok(());
         };
         if claims.client_id != caller.id.as_str() {
-            return Err(RevokeError::NotYours);
+            tracing::info!(client.id = %caller.id, "revocation of another client's access token ignored");
+            return Ok(());
         }
         if settings.tokens.access_token_revocation_revokes_grant {
             grants::revoke(conn, &claims.gid, "client revoked an access token", now)?;
@@ -59,7 +60,8 @@ pub fn revoke(
         return Ok(());
     };
     if record.client_id != caller.id {
-        return Err(RevokeError::NotYours);
+        tracing::info!(client.id = %caller.id, "revocation of another client's refresh token ignored");
+        return Ok(());
     }
     if grants::revoke(
         conn,

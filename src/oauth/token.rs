@@ -114,15 +114,32 @@ pub fn presented_client(
     }
 }
 
-/// Failures on a client's secret before it is locked out for a while (CA-07).
+/// Failures on a client's secret from one source address before that
+/// address is locked out for a while (CA-07).
 const CLIENT_MAX_FAILURES: u32 = 10;
+
+/// The failure counter of `client` as seen from `source` (the address
+/// `http::browser::client_ip` gives). Per (client, address), not per client:
+/// `client_id`s are public, so a per-client counter let anyone lock the
+/// owner out (review F4).
+fn throttle_key(client: &ClientId, source: &str) -> String {
+    format!("client:{client}:{source}")
+}
 
 /// Authenticates the client (CA-01..CA-04, CA-07). Unknown clients and
 /// wrong secrets give the same answer; the digest is computed either way.
+///
+/// Throttling (CA-07): wrong secrets count per (client, source address).
+/// While an address is locked it gets 429 whatever it sends, so a lock
+/// never tells a guesser whether a guess was right; correct secrets are
+/// never counted, so the owner's own retries do not lengthen a lock; and
+/// no other address is affected, so strangers cannot lock the owner out.
+/// With secrets of at least 256 bits, the lock only makes guessing costlier.
 pub fn authenticate(
     access: &mut Access<'_>,
     settings: &Settings,
     presented: Option<PresentedClient>,
+    source: &str,
     now: UnixTime,
 ) -> Result<Client, OAuthError> {
     let failed = || OAuthError::InvalidClient("client authentication failed".to_owned());
@@ -138,19 +155,21 @@ pub fn authenticate(
     let Some(client) = access.client(&id)?.filter(|c| !c.disabled) else {
         return Err(failed());
     };
-    let key = format!("client:{}", client.id);
-    if let Some(record) = access.throttle(&key)?
-        && let Some(retry_after_secs) =
-            lock_remaining(&record, CLIENT_MAX_FAILURES, &settings.throttle, now)
-    {
-        access.record_failure(&key, now, now - settings.throttle.window_secs)?;
-        return Err(OAuthError::TooManyAttempts { retry_after_secs });
-    }
     let authenticated = match (client.client_type, &presented.secret, &client.secret_hash) {
         (ClientType::Public, None, _) => true,
         (ClientType::Confidential, Some(_), Some(_)) => client.secret_matches(digest.as_str(), now),
         _ => false,
     };
+    let key = throttle_key(&client.id, source);
+    if let Some(record) = access.throttle(&key)?
+        && let Some(retry_after_secs) =
+            lock_remaining(&record, CLIENT_MAX_FAILURES, &settings.throttle, now)
+    {
+        if !authenticated {
+            access.record_failure(&key, now, now - settings.throttle.window_secs)?;
+        }
+        return Err(OAuthError::TooManyAttempts { retry_after_secs });
+    }
     if !authenticated {
         if client.is_confidential() {
             access.record_failure(&key, now, now - settings.throttle.window_secs)?;
@@ -183,20 +202,24 @@ impl TokenEvents {
 /// A successful token response (the JSON object).
 pub type TokenResponse = serde_json::Map<String, Value>;
 
-/// Handles one token request end to end on one connection.
+/// Handles one token request end to end on one connection. `source` is
+/// the caller's address, for the client lock-out (CA-07).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one request's inputs and outputs, from the route only"
+)]
 pub fn exchange(
     access: &mut Access<'_>,
     settings: &Settings,
     keys: &KeySet,
     authorization: Option<&str>,
     params: &Params,
+    source: &str,
     now: UnixTime,
     events: &mut TokenEvents,
 ) -> Result<TokenResponse, OAuthError> {
-    if let Some(key) = params.repeated_key() {
-        return Err(OAuthError::InvalidRequest(format!(
-            "the parameter {key} is repeated"
-        )));
+    if params.repeated_key().is_some() {
+        return Err(repeated_parameter());
     }
     let presented = presented_client(authorization, params)?;
     let secret = presented.as_ref().and_then(|p| p.secret.clone());
@@ -213,7 +236,7 @@ pub fn exchange(
             )
         })?,
     };
-    let client = authenticate(access, settings, presented, now)?;
+    let client = authenticate(access, settings, presented, source, now)?;
     if !client.may_use(grant_type) {
         return Err(OAuthError::UnauthorizedClient(format!(
             "this client may not use the {} grant",
@@ -245,6 +268,12 @@ pub fn exchange(
             client_credentials(access, settings, keys, client, secret, params, now)
         }
     }
+}
+
+/// A parameter that must not repeat did (RFC 6749 §3.2). The description
+/// never names it: request input is never echoed (ER-01).
+pub fn repeated_parameter() -> OAuthError {
+    OAuthError::InvalidRequest("a parameter that must not repeat is repeated".to_owned())
 }
 
 fn invalid_grant() -> OAuthError {
@@ -328,20 +357,15 @@ fn exchange_code(
     if !user_active {
         return Err(invalid_grant());
     }
-    // CD-01, CD-03: one atomic consume; a replay that is otherwise valid
-    // revokes everything issued from the code's grant.
-    let record = match codes::consume(conn, &digest, now)? {
-        Consumed::Fresh(record) => record,
-        Consumed::AlreadyUsed(record) => {
-            if grants::revoke(conn, &record.grant_id, "authorization code replayed", now)? {
-                events.code_replay_revoked = true;
-                tracing::warn!(client.id = %client.id, grant.id = %record.grant_id, "authorization code replayed: grant revoked");
-            }
-            return Err(invalid_grant());
-        }
-        Consumed::Invalid => return Err(invalid_grant()),
-    };
-    grants::touch(conn, &grant.id, now)?;
+    // AU-02, ST-01: the audience is settled before the code is spent, so a
+    // bad `resource` leaves the code usable. It narrows what the
+    // authorization granted, never widens or changes it.
+    let audience = super::resolve_audience(
+        settings,
+        &record.scope,
+        params.all("resource"),
+        &record.resource,
+    )?;
     let issue_refresh_token = client.may_use(GrantType::RefreshToken)
         && (record.scope.contains("offline_access") || client.always_issue_refresh_token);
     let context = FlowContext {
@@ -359,13 +383,10 @@ fn exchange_code(
         presented_refresh: None,
         issue_refresh_token,
         refresh_absolute_expires_at: now + settings.tokens.refresh_token_absolute_ttl_secs,
-        audience: super::resolve_audience(
-            settings,
-            &record.scope,
-            params.all("resource"),
-            &record.resource,
-        )?,
-        resource: Vec::new(),
+        audience,
+        // The refresh-token family keeps every resource granted at
+        // authorization, whatever this exchange narrowed its token to.
+        resource: record.resource.clone(),
         now,
         client,
     };
@@ -378,19 +399,39 @@ fn exchange_code(
     let body = HashMap::from([
         ("grant_type".to_owned(), "authorization_code".to_owned()),
         ("code".to_owned(), code.to_owned()),
-        ("redirect_uri".to_owned(), record.redirect_uri),
+        ("redirect_uri".to_owned(), record.redirect_uri.clone()),
     ]);
     let request = FlowRequest::token_request(body, &context.client, secret.as_deref());
-    run_flow(
-        Some(conn),
-        settings,
-        keys,
-        &context,
-        request,
-        |endpoint, request| {
-            AccessTokenFlow::prepare(endpoint).and_then(|mut flow| flow.execute(request))
-        },
-    )
+    // ST-01: spending the code and issuing from it are one transaction, so
+    // a failure while issuing leaves the code unspent. A replay's revocation
+    // is a refusal whose writes stand.
+    grants::all_or_nothing::<_, OAuthError>(conn, |conn| {
+        // CD-01, CD-03: one atomic consume; a replay that is otherwise valid
+        // revokes everything issued from the code's grant.
+        match codes::consume(conn, &digest, now)? {
+            Consumed::Fresh(_) => {}
+            Consumed::AlreadyUsed(record) => {
+                if grants::revoke(conn, &record.grant_id, "authorization code replayed", now)? {
+                    events.code_replay_revoked = true;
+                    tracing::warn!(client.id = %context.client.id, grant.id = %record.grant_id, "authorization code replayed: grant revoked");
+                }
+                return Ok(Err(invalid_grant()));
+            }
+            Consumed::Invalid => return Ok(Err(invalid_grant())),
+        }
+        grants::touch(conn, &grant.id, now)?;
+        let response = run_flow(
+            Some(conn),
+            settings,
+            keys,
+            &context,
+            request,
+            |endpoint, request| {
+                AccessTokenFlow::prepare(endpoint).and_then(|mut flow| flow.execute(request))
+            },
+        )?;
+        Ok(Ok(response))
+    })?
 }
 
 /// `grant_type=refresh_token` with rotation and reuse detection (RT-01..RT-07).
@@ -468,19 +509,10 @@ fn refresh(
             asked
         }
     };
-    // RT-03: of parallel refreshes exactly one claims the rotation.
-    if !refresh_tokens::claim_rotation(conn, &digest, now)? {
-        return Err(reuse_detected(
-            conn,
-            settings,
-            &record.grant_id,
-            &client,
-            0,
-            now,
-            events,
-        )?);
-    }
-    grants::touch(conn, &grant.id, now)?;
+    // AU-02, ST-01: the audience is settled before the token is spent,
+    // within the resources granted at authorization.
+    let audience =
+        super::resolve_audience(settings, &scope, params.all("resource"), &record.resource)?;
     let subject = grant
         .user_id
         .as_ref()
@@ -495,19 +527,22 @@ fn refresh(
         subject,
         code_challenge: None,
         nonce: None,
-        auth_time: grant.created_at,
+        // OIDC Core §12.2: the time the user authenticated, not when the
+        // grant was made (families from before it was stored: as before).
+        auth_time: record.auth_time.unwrap_or(grant.created_at),
         consumed_code: None,
         presented_refresh: None,
         issue_refresh_token: true,
         refresh_absolute_expires_at: record.absolute_expires_at,
-        audience: super::resolve_audience(settings, &scope, params.all("resource"), &[])?,
-        resource: Vec::new(),
+        audience,
+        resource: record.resource.clone(),
         now,
         client,
     };
     let mut oxide = oxide_grant(&context, record.idle_expires_at)
         .map_err(|_| internal("the refresh token's grant"))?;
     oxide.scope = super::primitives::oxide_scope(&family_scope);
+    let grant_id = record.grant_id.clone();
     let context = FlowContext {
         presented_refresh: Some((token.to_owned(), oxide, record)),
         ..context
@@ -523,16 +558,28 @@ fn refresh(
         );
     }
     let request = FlowRequest::token_request(body, &context.client, secret.as_deref());
-    run_flow(
-        Some(conn),
-        settings,
-        keys,
-        &context,
-        request,
-        |endpoint, request| {
-            RefreshFlow::prepare(endpoint).and_then(|mut flow| flow.execute(request))
-        },
-    )
+    // ST-01: claiming the rotation and issuing the successor are one
+    // transaction, so a failure while issuing leaves the token unspent.
+    grants::all_or_nothing::<_, OAuthError>(conn, |conn| {
+        // RT-03: of parallel refreshes exactly one claims the rotation.
+        if !refresh_tokens::claim_rotation(conn, &digest, now)? {
+            let refusal =
+                reuse_detected(conn, settings, &grant_id, &context.client, 0, now, events)?;
+            return Ok(Err(refusal));
+        }
+        grants::touch(conn, &grant.id, now)?;
+        let response = run_flow(
+            Some(conn),
+            settings,
+            keys,
+            &context,
+            request,
+            |endpoint, request| {
+                RefreshFlow::prepare(endpoint).and_then(|mut flow| flow.execute(request))
+            },
+        )?;
+        Ok(Ok(response))
+    })?
 }
 
 /// A rotated refresh token came back (RT-02) or lost a rotation race
@@ -587,6 +634,8 @@ fn client_credentials(
             "the client may not ask for one or more of these scopes".to_owned(),
         ));
     }
+    // AU-01, ST-01: the audience is settled before anything is written.
+    let audience = super::resolve_audience(settings, &scope, params.all("resource"), &[])?;
     let grant = match access.standing_grant(&client.id)? {
         Some(grant) => grant,
         None => grants::insert(access.db()?, None, &client.id, &client.allowed_scopes, now)?,
@@ -606,7 +655,7 @@ fn client_credentials(
         presented_refresh: None,
         issue_refresh_token: false,
         refresh_absolute_expires_at: now,
-        audience: super::resolve_audience(settings, &scope, params.all("resource"), &[])?,
+        audience,
         resource: Vec::new(),
         now,
         client,

@@ -283,3 +283,27 @@ pub fn delete_revoked_before(
         .execute(conn)?;
     Ok(diesel::delete(grants::table.filter(grants::id.eq_any(&ids))).execute(conn)?)
 }
+
+/// Runs `work` as one transaction (inside the SQLite writer's batch, a
+/// savepoint): when it returns `Err`, none of its writes happen. The token
+/// endpoint spends a code or refresh token and issues from it this way, so
+/// a failure after the spend leaves it unspent (RFC 6749 §5.2, ST-01).
+pub fn all_or_nothing<T, E: From<StorageError>>(
+    conn: &mut DbConnection,
+    work: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+) -> Result<T, E> {
+    enum Failure<E> {
+        Work(E),
+        Query(diesel::result::Error),
+    }
+    impl<E> From<diesel::result::Error> for Failure<E> {
+        fn from(error: diesel::result::Error) -> Self {
+            Self::Query(error)
+        }
+    }
+    conn.transaction(|conn| work(conn).map_err(Failure::Work))
+        .map_err(|failure| match failure {
+            Failure::Work(error) => error,
+            Failure::Query(error) => E::from(StorageError::from(error)),
+        })
+}

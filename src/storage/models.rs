@@ -245,6 +245,10 @@ pub(super) struct RefreshTokenRow {
     pub idle_expires_at: i64,
     pub absolute_expires_at: i64,
     pub rotated_at: Option<i64>,
+    /// RFC 8707 resources granted at authorization, space-separated.
+    pub resource: Option<String>,
+    /// When the user authenticated (OIDC `auth_time`); None before 000011.
+    pub auth_time: Option<i64>,
 }
 
 #[derive(Queryable, Selectable, Insertable, Debug, Clone)]

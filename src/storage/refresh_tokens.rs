@@ -17,6 +17,14 @@ pub struct RefreshRecord {
     pub idle_expires_at: UnixTime,
     pub absolute_expires_at: UnixTime,
     pub rotated_at: Option<UnixTime>,
+    /// RFC 8707 resources granted at authorization, inherited by every
+    /// token of the family: a refresh may narrow the audience to some of
+    /// them, never widen or change it (AU-02). Empty: none was named, so
+    /// the audience follows the scope.
+    pub resource: Vec<String>,
+    /// When the user authenticated, kept for refreshed ID tokens (OIDC Core
+    /// §12.2). None for rows written before it was stored.
+    pub auth_time: Option<UnixTime>,
 }
 
 impl From<RefreshTokenRow> for RefreshRecord {
@@ -28,6 +36,8 @@ impl From<RefreshTokenRow> for RefreshRecord {
             idle_expires_at: row.idle_expires_at,
             absolute_expires_at: row.absolute_expires_at,
             rotated_at: row.rotated_at,
+            resource: super::codes::split_resources(row.resource.as_deref()),
+            auth_time: row.auth_time,
         }
     }
 }
@@ -49,6 +59,8 @@ pub fn insert(
         idle_expires_at: record.idle_expires_at,
         absolute_expires_at: record.absolute_expires_at,
         rotated_at: None,
+        resource: super::codes::join_resources(&record.resource),
+        auth_time: record.auth_time,
     };
     diesel::insert_into(tokens::table)
         .values(&row)

@@ -128,6 +128,8 @@ diesel::table! {
         idle_expires_at -> BigInt,
         absolute_expires_at -> BigInt,
         rotated_at -> Nullable<BigInt>,
+        resource -> Nullable<Text>,
+        auth_time -> Nullable<BigInt>,
     }
 }
 

@@ -55,6 +55,8 @@ pub fn insert_grants(
                         idle_expires_at: now + 30 * 86_400,
                         absolute_expires_at: now + 90 * 86_400,
                         rotated_at: None,
+                        resource: None,
+                        auth_time: Some(now),
                     })
                     .collect();
                 // Multi-row INSERTs need the concrete backend.

@@ -38,3 +38,4 @@ mod signup;
 mod slow_clients;
 mod throttling;
 mod token;
+mod token_state;

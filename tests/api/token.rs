@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 use serde_json::Value;
 use tessera::storage::StorageError;
-use tessera::storage::schema::{authorization_codes, clients, refresh_tokens};
+use tessera::storage::schema::{authorization_codes, clients, refresh_tokens, throttles};
 
 use crate::helpers::{TestApp, TestClient, confidential_client, pkce_pair, spawn_app};
 
@@ -733,4 +733,185 @@ async fn client_credentials_stay_within_the_allowed_scopes() {
         (status, body["error"].as_str()),
         (400, Some("unauthorized_client"))
     );
+}
+
+/// A client of `app` whose requests come from `address` (the whole of
+/// 127.0.0.0/8 is loopback, so each test address is a distinct source).
+fn from_address(address: [u8; 4]) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from(address))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("HTTP client")
+}
+
+async fn post_as(
+    http: &reqwest::Client,
+    app: &TestApp,
+    path: &str,
+    client: &TestClient,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    http.post(app.url(path))
+        .basic_auth(&client.id, client.secret.as_deref())
+        .form(form)
+        .send()
+        .await
+        .expect("POST")
+}
+
+/// Failures counted against `client` from `address`.
+async fn failures_from(app: &TestApp, client: &TestClient, address: &str) -> Option<i32> {
+    let key = format!("client:{}:{address}", client.id);
+    app.db
+        .run(move |conn| {
+            Ok::<_, StorageError>(
+                throttles::table
+                    .find(key)
+                    .select(throttles::failures)
+                    .first::<i32>(conn)
+                    .optional()?,
+            )
+        })
+        .await
+        .expect("read throttle")
+}
+
+// SECURITY-CASES CA-07: a stranger guessing a client's secret from one
+// address is throttled there, and cannot lock the owner out anywhere else.
+#[tokio::test]
+async fn guessing_a_secret_from_one_address_never_locks_the_owner_out_elsewhere() {
+    let (app, client, tokens) = with_tokens().await;
+    let wrong = TestClient {
+        secret: Some("guess".to_owned()),
+        ..client.clone()
+    };
+    let stranger = from_address([127, 0, 0, 2]);
+    let owner = from_address([127, 0, 0, 3]);
+    let form = [("grant_type", "client_credentials"), ("scope", "profile")];
+    let mut last = None;
+    for _ in 0..30 {
+        last = Some(post_as(&stranger, &app, "/oauth2/token", &wrong, &form).await);
+    }
+    let last = last.expect("30 guesses");
+    assert_eq!(last.status(), 429);
+    assert!(last.headers().contains_key("retry-after"));
+    for path in ["/oauth2/introspect", "/oauth2/revoke"] {
+        let guess = post_as(&stranger, &app, path, &wrong, &[("token", "x")]).await;
+        assert_eq!(
+            guess.status(),
+            429,
+            "{path}: the guessing address is locked"
+        );
+        assert!(guess.headers().contains_key("retry-after"));
+    }
+    // The owner, from another address: served at once, at every endpoint.
+    let issued = post_as(&owner, &app, "/oauth2/token", &client, &form).await;
+    assert_eq!(issued.status(), 200);
+    let at = tokens["access_token"].as_str().expect("AT");
+    let seen = post_as(
+        &owner,
+        &app,
+        "/oauth2/introspect",
+        &client,
+        &[("token", at)],
+    )
+    .await;
+    assert_eq!(seen.status(), 200);
+    assert_eq!(seen.json::<Value>().await.expect("JSON")["active"], true);
+    let revoked = post_as(&owner, &app, "/oauth2/revoke", &client, &[("token", at)]).await;
+    assert_eq!(revoked.status(), 200);
+    assert_eq!(
+        failures_from(&app, &client, "127.0.0.3").await,
+        None,
+        "a correct secret is never a failure"
+    );
+    // The correct secret from the locked address waits too (a lock that
+    // answered right guesses would not slow guessing), but does not count:
+    // the owner's retries never lengthen the lock.
+    let before = failures_from(&app, &client, "127.0.0.2").await;
+    for _ in 0..3 {
+        let retry = post_as(&stranger, &app, "/oauth2/token", &client, &form).await;
+        assert_eq!(retry.status(), 429);
+    }
+    assert_eq!(failures_from(&app, &client, "127.0.0.2").await, before);
+    // And the owner is still served elsewhere afterwards.
+    let again = post_as(&owner, &app, "/oauth2/token", &client, &form).await;
+    assert_eq!(again.status(), 200);
+}
+
+/// Attacker text that must never come back in an error (ER-01).
+const MARKER: &str = "ZZmarker9";
+
+// SECURITY-CASES ER-01: request input (parameter names and values,
+// repeated or unknown) never appears in an error body of /token,
+// /introspect or /revoke.
+#[tokio::test]
+async fn back_channel_errors_never_echo_request_input() {
+    let (app, client, _) = with_tokens().await;
+    let name = format!("<b>{MARKER}</b>");
+    let value = format!("{MARKER} \"'><svg onload=x>");
+    let mut forms: Vec<Vec<(&str, &str)>> = vec![
+        // Repeated unknown and repeated known parameters.
+        vec![
+            ("grant_type", "client_credentials"),
+            (&name, "1"),
+            (&name, "2"),
+        ],
+        vec![("grant_type", &value), ("grant_type", &value)],
+        vec![
+            ("grant_type", "client_credentials"),
+            ("scope", &value),
+            ("scope", &value),
+        ],
+        // Bad values of known parameters, and unknown ones.
+        vec![("grant_type", &value)],
+        vec![
+            ("grant_type", "client_credentials"),
+            ("scope", &value),
+            (&name, &value),
+        ],
+        vec![("grant_type", "client_credentials"), ("resource", &value)],
+        vec![
+            ("grant_type", "authorization_code"),
+            ("code", &value),
+            ("redirect_uri", &value),
+        ],
+        vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &value),
+            ("scope", &value),
+        ],
+        vec![("token", &value), ("token", &value)],
+        vec![
+            ("token", &value),
+            ("token_type_hint", &value),
+            (&name, &value),
+        ],
+    ];
+    let impostor = TestClient {
+        id: format!("{MARKER}-client"),
+        ..client.clone()
+    };
+    let mut checked = 0;
+    for path in ["/oauth2/token", "/oauth2/introspect", "/oauth2/revoke"] {
+        for form in forms.iter_mut() {
+            for caller in [&client, &impostor] {
+                let response = post_as(&app.client, &app, path, caller, form).await;
+                let status = response.status();
+                let text = response.text().await.expect("body");
+                assert!(status.as_u16() < 500, "{path} {form:?}: {status}");
+                assert!(
+                    !text
+                        .to_ascii_lowercase()
+                        .contains(&MARKER.to_ascii_lowercase()),
+                    "{path} echoed request input: {text}"
+                );
+                if status.is_client_error() {
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 20, "most of these are errors: {checked}");
 }

@@ -25,8 +25,8 @@ pub async fn introspect(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let params = read_form(&req, &body)?;
-    if let Some(key) = params.repeated_key() {
-        return Err(OAuthError::InvalidRequest(format!("the parameter {key} is repeated")).into());
+    if params.repeated_key().is_some() {
+        return Err(token::repeated_parameter().into());
     }
     let presented = token::presented_client(authorization_header(&req).as_deref(), &params)?;
     let token = params
@@ -34,6 +34,7 @@ pub async fn introspect(
         .map(str::to_owned)
         .ok_or_else(|| OAuthError::InvalidRequest("token is missing".to_owned()))?;
     let keys = state.keys.get().await.map_err(key_failure)?;
+    let source = crate::http::browser::client_ip(&req, &state.settings.server.trusted_proxies);
     let at = now();
     // From memory when every row it needs was read within the cache bound
     // (no database round trip, no thread hop); otherwise on the blocking
@@ -43,6 +44,7 @@ pub async fn introspect(
         &state.settings,
         &keys,
         presented.clone(),
+        &source,
         &token,
         at,
     ) {
@@ -53,7 +55,15 @@ pub async fn introspect(
                 .db
                 .run(move |conn| {
                     let mut access = Access::database(conn, &cache);
-                    answer(&mut access, &settings, &keys, presented, &token, at)
+                    answer(
+                        &mut access,
+                        &settings,
+                        &keys,
+                        presented,
+                        &source,
+                        &token,
+                        at,
+                    )
                 })
                 .await?
         }
@@ -79,10 +89,11 @@ fn answer(
     settings: &Settings,
     keys: &KeySet,
     presented: Option<token::PresentedClient>,
+    source: &str,
     token: &str,
     at: UnixTime,
 ) -> Result<serde_json::Value, OAuthError> {
-    let caller = token::authenticate(access, settings, presented, at)?;
+    let caller = token::authenticate(access, settings, presented, source, at)?;
     if !caller.is_confidential() {
         return Err(OAuthError::InvalidClient(
             "introspection needs a confidential client".to_owned(),

@@ -14,8 +14,10 @@ use crate::oauth::revoke::{self, RevokeError};
 use crate::oauth::token;
 use crate::storage::cache::Access;
 
-/// 200 with an empty body whether or not the token existed (RV-02); 400 for
-/// another client's token, which stays valid (RV-03); 503 with
+/// 200 with an empty body whether or not the token existed (RV-02), and
+/// the same 200 for another client's token, which stays valid (RV-03): a
+/// different answer would tell a stranger that the token exists (RFC 7009
+/// §2.2 allows 200 for tokens the server does not revoke). 503 with
 /// `Retry-After` when the revocation cannot be written, never 200 (RV-05).
 #[tracing::instrument(skip_all)]
 pub async fn revoke(
@@ -24,8 +26,8 @@ pub async fn revoke(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let params = read_form(&req, &body)?;
-    if let Some(key) = params.repeated_key() {
-        return Err(OAuthError::InvalidRequest(format!("the parameter {key} is repeated")).into());
+    if params.repeated_key().is_some() {
+        return Err(token::repeated_parameter().into());
     }
     let presented = token::presented_client(authorization_header(&req).as_deref(), &params)?;
     let token = params
@@ -33,6 +35,7 @@ pub async fn revoke(
         .map(str::to_owned)
         .ok_or_else(|| OAuthError::InvalidRequest("token is missing".to_owned()))?;
     let keys = state.keys.get().await.map_err(key_failure)?;
+    let source = crate::http::browser::client_ip(&req, &state.settings.server.trusted_proxies);
     let settings = state.settings.clone();
     let cache = state.cache.clone();
     // A durable write: on SQLite it is committed together with other
@@ -41,16 +44,18 @@ pub async fn revoke(
         .db
         .write(move |conn| {
             let at = now();
-            let caller =
-                token::authenticate(&mut Access::fresh(conn, &cache), &settings, presented, at)?;
+            let caller = token::authenticate(
+                &mut Access::fresh(conn, &cache),
+                &settings,
+                presented,
+                &source,
+                at,
+            )?;
             let revoked = revoke::revoke(conn, &settings, &keys, &caller, &token, at);
             // Whatever it revoked, this instance's next answer must know.
             cache.forget_all();
             match revoked {
                 Ok(()) => Ok(()),
-                Err(RevokeError::NotYours) => Err(OAuthError::InvalidRequest(
-                    "the token was not issued to this client".to_owned(),
-                )),
                 Err(RevokeError::Storage(error)) => Err(unavailable(error)),
             }
         })

@@ -44,6 +44,8 @@ pub async fn exchange(
         span.record("grant.type", grant_type.get(..40).unwrap_or(grant_type));
     }
     let authorization = authorization_header(&req);
+    // CA-07: failed client authentication counts per (client, address).
+    let source = crate::http::browser::client_ip(&req, &state.settings.server.trusted_proxies);
     let keys = state
         .keys
         .get()
@@ -68,6 +70,7 @@ pub async fn exchange(
             &keys,
             authorization.as_deref(),
             &params,
+            &source,
             at,
             &mut events,
         )
@@ -99,6 +102,7 @@ pub async fn exchange(
                         &keys,
                         authorization.as_deref(),
                         &params,
+                        &source,
                         at,
                         &mut events,
                     );
