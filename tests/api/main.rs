@@ -33,6 +33,7 @@ mod registration;
 mod registry_safety;
 mod resource;
 mod revocation;
+mod revocation_race;
 mod sessions;
 mod signup;
 mod slow_clients;

@@ -52,14 +52,19 @@ pub async fn revoke(
                 at,
             )?;
             let revoked = revoke::revoke(conn, &settings, &keys, &caller, &token, at);
-            // Whatever it revoked, this instance's next answer must know.
-            cache.forget_all();
             match revoked {
                 Ok(()) => Ok(()),
                 Err(RevokeError::Storage(error)) => Err(unavailable(error)),
             }
         })
-        .await
+        .await;
+    // Whatever it revoked, this instance's next answer must know: retired
+    // only now, after the commit. Retired inside the write, an introspection
+    // reading between that and the commit (SQLite commits a batch of writes
+    // at once) would remember the old state under the new generation and
+    // answer `active` after this 200 (reliability review, finding 1).
+    state.cache.forget_all();
+    let outcome = outcome
         // Fail closed: an unexpected failure is "not revoked, retry", never 200.
         .map_err(|error: OAuthError| match error {
             OAuthError::Internal(cause) => {
