@@ -9,6 +9,7 @@ pub mod codes;
 pub mod error;
 pub mod grants;
 pub mod keys;
+pub mod known_browsers;
 mod models;
 pub mod pending;
 pub mod refresh_tokens;
