@@ -13,6 +13,7 @@ mod bad_input;
 mod browser;
 mod cli;
 mod csrf;
+mod hash_memory;
 mod headers;
 mod health;
 mod helpers;

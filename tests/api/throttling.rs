@@ -366,3 +366,42 @@ async fn a_known_browser_is_still_held_by_its_address_lock() {
     }
     assert_eq!(owner.login("alice", PASSWORD).await.status(), 429);
 }
+
+// SECURITY-CASES LG-03: with every hasher busy past the wait, sign-in
+// answers 503 with Retry-After on the sign-in page (never a 500), and the
+// unchecked attempt is not counted against anyone.
+#[tokio::test]
+async fn sign_ins_beyond_the_hashers_get_503_with_retry_after() {
+    let app = spawn_app_with(|s| {
+        s.accounts.max_concurrent_password_hashes = 1;
+        s.accounts.password_hash_wait_ms = 0;
+        s.throttle.ip_max_failures = 1000;
+    })
+    .await;
+    let browsers: Vec<TestBrowser> = (0..30).map(|_| app.new_browser()).collect();
+    let attempts = browsers.iter().enumerate().map(|(i, browser)| async move {
+        let response = browser.login(&format!("ghost{i}"), "wrong password").await;
+        let status = response.status().as_u16();
+        let retry_after = response.headers().contains_key("retry-after");
+        let body = response.text().await.expect("body");
+        (status, retry_after, body)
+    });
+    let outcomes = futures_util::future::join_all(attempts).await;
+    let busy: Vec<_> = outcomes.iter().filter(|(s, ..)| *s == 503).collect();
+    assert!(
+        outcomes.iter().all(|(s, ..)| *s == 401 || *s == 503),
+        "{:?}",
+        outcomes.iter().map(|(s, ..)| s).collect::<Vec<_>>()
+    );
+    assert!(!busy.is_empty(), "one hasher cannot take 30 at once");
+    for (_, retry_after, body) in &busy {
+        assert!(retry_after);
+        assert!(body.contains("try again in a few seconds"), "{body}");
+        assert!(
+            body.contains("name=\"csrf_token\""),
+            "the form is shown again"
+        );
+    }
+    let checked = outcomes.iter().filter(|(s, ..)| *s == 401).count();
+    assert_eq!(failures(&app, "ip:127.0.0.1").await as usize, checked);
+}
