@@ -76,12 +76,12 @@ fn hash_in(password: &Password, memory: &mut [Block]) -> Result<String, HashErro
 /// from the string, so hashes made with older settings still verify. An
 /// unparseable hash never matches. Allocates its own memory (CLI, tests).
 pub fn verify(password: &Password, stored: &str) -> bool {
-    verify_in(password, stored, &mut Vec::new())
+    verify_in(password, stored, &mut [])
 }
 
 /// [`verify`] computed in `memory`, which grows (for this call only) when
 /// the stored hash asks for more memory than the pooled buffer holds.
-fn verify_in(password: &Password, stored: &str, memory: &mut Vec<Block>) -> bool {
+fn verify_in(password: &Password, stored: &str, memory: &mut [Block]) -> bool {
     let Ok(parsed) = PasswordHash::new(stored) else {
         return false;
     };
@@ -106,7 +106,7 @@ fn verify_in(password: &Password, stored: &str, memory: &mut Vec<Block>) -> bool
     let needed = params.block_count();
     let mut own;
     let blocks: &mut [Block] = if memory.len() >= needed {
-        &mut memory[..]
+        memory
     } else {
         // A stored hash with a larger `m` than ours gets its own buffer.
         own = vec![Block::default(); needed];
@@ -178,7 +178,7 @@ impl Hashers {
     /// at most `wait` for a permit.
     async fn run<T: Send + 'static>(
         &self,
-        work: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
+        work: impl FnOnce(&mut [Block]) -> T + Send + 'static,
     ) -> Result<T, HasherError> {
         let permit = tokio::time::timeout(self.wait, self.permits.clone().acquire_owned())
             .await
