@@ -405,3 +405,46 @@ async fn sign_ins_beyond_the_hashers_get_503_with_retry_after() {
     let checked = outcomes.iter().filter(|(s, ..)| *s == 401).count();
     assert_eq!(failures(&app, "ip:127.0.0.1").await as usize, checked);
 }
+
+// SECURITY-CASES LG-02: only the SHA-256 of the known-browser token is
+// stored, bound to the user, and expired rows are pruned.
+#[tokio::test]
+async fn known_browser_tokens_are_stored_as_digests_and_pruned_when_expired() {
+    use tessera::storage::schema::known_browsers;
+    let app = spawn_app().await;
+    app.create_user("alice", PASSWORD).await;
+    let response = app.login("alice", PASSWORD).await;
+    assert_eq!(response.status(), 303);
+    let cookie = set_cookie(response.headers(), "tessera_browser").expect("cookie");
+    let token = cookie["tessera_browser=".len()..]
+        .split(';')
+        .next()
+        .expect("value")
+        .to_owned();
+    let rows = || async {
+        app.db
+            .run(|conn| {
+                Ok::<_, StorageError>(
+                    known_browsers::table
+                        .select(known_browsers::token_hash)
+                        .load::<String>(conn)?,
+                )
+            })
+            .await
+            .expect("read known browsers")
+    };
+    let stored = rows().await;
+    assert_eq!(stored.len(), 1);
+    assert_eq!(
+        stored[0],
+        tessera::domain::SecretToken::from_presented(token.clone())
+            .digest()
+            .as_str()
+    );
+    assert!(!stored[0].contains(&token));
+    let after_expiry = tessera::domain::now() + app.settings.accounts.known_browser_ttl_secs + 1;
+    tessera::auth::prune(&app.db, &app.settings, after_expiry)
+        .await
+        .expect("prune");
+    assert!(rows().await.is_empty());
+}
