@@ -209,6 +209,12 @@ pub struct AccountSettings {
     pub signups_per_ip_per_hour: u32,
     pub password_change_revokes_grants: bool,
     pub audit_retention_secs: i64,
+    /// Argon2 hashes computed at once; each holds 19 MiB (LG-03).
+    pub max_concurrent_password_hashes: usize,
+    /// How long a request waits for a free hasher before it is answered 503.
+    pub password_hash_wait_ms: u64,
+    /// Lifetime of the known-browser cookie set on sign-in (LG-02).
+    pub known_browser_ttl_secs: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -390,6 +396,22 @@ impl Settings {
                 "must be at least 8 (NIST SP 800-63B)",
             ));
         }
+        if !(1..=64).contains(&self.accounts.max_concurrent_password_hashes) {
+            return Err(invalid(
+                "accounts.max_concurrent_password_hashes",
+                "must be between 1 and 64 (each takes 19 MiB)",
+            ));
+        }
+        if self.accounts.password_hash_wait_ms > 10_000 {
+            return Err(invalid(
+                "accounts.password_hash_wait_ms",
+                "must be at most 10000",
+            ));
+        }
+        positive(
+            "accounts.known_browser_ttl_secs",
+            self.accounts.known_browser_ttl_secs,
+        )?;
         positive(
             "sessions.idle_timeout_secs",
             self.sessions.idle_timeout_secs,

@@ -9,8 +9,9 @@ use std::sync::Arc;
 use crate::config::Settings;
 use crate::domain::{NewAccount, Password, SecretToken, UnixTime, User, Username, now};
 use crate::storage::sessions::ActiveSession;
-use crate::storage::{Db, StorageError, sessions, throttles, users};
-use throttle::{ThrottleKeys, lock_remaining};
+use crate::storage::throttles::Reservation;
+use crate::storage::{Db, StorageError, known_browsers, sessions, throttles, users};
+use throttle::{ThrottleKeys, address_key, lock_remaining};
 
 /// What can go wrong signing up, signing in or using a session.
 #[derive(thiserror::Error)]
@@ -23,6 +24,9 @@ pub enum AuthError {
     Throttled { retry_after_secs: i64 },
     #[error("the username is already taken")]
     UsernameTaken,
+    /// Every password hasher stayed busy for the whole wait (LG-03).
+    #[error("every password hasher is busy")]
+    Busy,
     #[error("sign-up is disabled")]
     SignupDisabled,
     #[error(transparent)]
@@ -33,6 +37,16 @@ pub enum AuthError {
     Randomness(#[from] getrandom::Error),
     #[error("a password task was cancelled")]
     Task(#[from] tokio::task::JoinError),
+}
+
+impl From<password::HasherError> for AuthError {
+    fn from(error: password::HasherError) -> Self {
+        match error {
+            password::HasherError::Busy => Self::Busy,
+            password::HasherError::Hash(hash) => Self::Hashing(hash),
+            password::HasherError::Task(task) => Self::Task(task),
+        }
+    }
 }
 
 impl std::fmt::Debug for AuthError {
@@ -46,6 +60,18 @@ impl std::fmt::Debug for AuthError {
 pub struct SignedIn {
     pub user: User,
     pub session: SecretToken,
+    /// A new known-browser token for the cookie, when the browser was not
+    /// yet known to this account (LG-02).
+    pub known_browser: Option<SecretToken>,
+}
+
+/// A sign-in attempt after its counters were reserved.
+struct Attempt {
+    found: Option<(User, String)>,
+    keys: ThrottleKeys,
+    is_known_browser: bool,
+    account: Reservation,
+    ip: Reservation,
 }
 
 /// A session found from its cookie.
@@ -68,6 +94,8 @@ pub struct Accounts {
     settings: Arc<Settings>,
     /// Verified against when a username is unknown (LG-01).
     dummy_hash: Arc<str>,
+    /// Every password hash and check made while serving requests (LG-03).
+    hashers: password::Hashers,
 }
 
 /// Only write `last_seen_at` when it is at least this old, so browsing does
@@ -78,8 +106,12 @@ impl Accounts {
     pub fn new(db: Db, settings: Arc<Settings>) -> Result<Self, AuthError> {
         Ok(Self {
             db,
-            settings,
             dummy_hash: password::dummy_hash()?.into(),
+            hashers: password::Hashers::new(
+                settings.accounts.max_concurrent_password_hashes,
+                std::time::Duration::from_millis(settings.accounts.password_hash_wait_ms),
+            ),
+            settings,
         })
     }
 
@@ -95,7 +127,8 @@ impl Accounts {
         if !self.settings.accounts.signup_enabled {
             return Err(AuthError::SignupDisabled);
         }
-        let key = format!("signup-ip:{client_ip}");
+        // Every sign-up answer counts, "taken" included (see docs/security.md).
+        let key = format!("signup-ip:{}", address_key(client_ip));
         let limit = self.settings.accounts.signups_per_ip_per_hour;
         let record = self
             .db
@@ -107,12 +140,8 @@ impl Accounts {
                 retry_after_secs: (record.window_started_at + 3600 - now()).max(1),
             });
         }
-        let (account, hash) = tokio::task::spawn_blocking(move || {
-            let hash = password::hash(&account.password);
-            (account, hash)
-        })
-        .await?;
-        let hash = hash?;
+        let password = Password::presented(account.password.expose().to_owned());
+        let hash = self.hashers.hash(password).await?;
         let ip = client_ip.to_owned();
         let user = self
             .db
@@ -136,12 +165,23 @@ impl Accounts {
             })?;
         tracing::info!(user.id = %user.id, "account created");
         let session = self.start_session(&user, previous_session).await?;
-        Ok(SignedIn { user, session })
+        Ok(SignedIn {
+            user,
+            session,
+            known_browser: None,
+        })
     }
 
     /// Checks a username and password, with per-account and per-address
     /// throttling shared across instances (LG-02, LG-03). Every outcome but
-    /// success and throttling is `InvalidCredentials`.
+    /// success, throttling and a busy server is `InvalidCredentials`.
+    ///
+    /// The attempt is counted (reserved) atomically before the password is
+    /// hashed, so of a parallel burst at most the limit is ever checked; a
+    /// success gives the address its count back and clears the account's.
+    /// A browser presenting a valid known-browser token for this account is
+    /// counted on a counter of its own instead of the account-wide one, so
+    /// failures from elsewhere never lock the owner out of that browser.
     #[tracing::instrument(skip_all, fields(client.ip = %client_ip))]
     pub async fn sign_in(
         &self,
@@ -149,111 +189,167 @@ impl Accounts {
         password: Password,
         client_ip: &str,
         previous_session: Option<SecretToken>,
+        known_browser: Option<SecretToken>,
     ) -> Result<SignedIn, AuthError> {
         let keys = ThrottleKeys::for_attempt(&Username::throttle_key(username), client_ip);
         let parsed = Username::parse(username).ok();
-        let lookup_keys = keys.clone();
-        let (account_lock, ip_lock, found) = self
+        let presented = known_browser.map(|token| token.digest());
+        let window = self.settings.throttle.window_secs;
+        let attempt = self
             .db
-            .run(move |conn| {
-                let account = throttles::find(conn, &lookup_keys.account)?;
-                let ip = throttles::find(conn, &lookup_keys.ip)?;
+            .write(move |conn| {
+                let at = now();
                 let found = match &parsed {
                     Some(name) => users::find_with_hash(conn, name)?,
                     None => None,
                 };
-                Ok::<_, StorageError>((account, ip, found))
+                let is_known_browser = match (&found, &presented) {
+                    (Some((user, _)), Some(digest)) => {
+                        known_browsers::is_known_for(conn, digest, &user.id, at)?
+                    }
+                    _ => false,
+                };
+                let keys = match (&presented, is_known_browser) {
+                    (Some(digest), true) => keys.for_known_browser(digest),
+                    _ => keys,
+                };
+                // SECURITY-CASES LG-03: counted before the hash, in order.
+                let account = throttles::reserve(conn, &keys.account, at, at - window)?;
+                let ip = throttles::reserve(conn, &keys.ip, at, at - window)?;
+                Ok::<_, StorageError>(Attempt {
+                    found,
+                    keys,
+                    is_known_browser,
+                    account,
+                    ip,
+                })
             })
             .await?;
-        let settings = &self.settings.throttle;
-        let at = now();
-        let locked = [
-            account_lock
-                .and_then(|r| lock_remaining(&r, settings.account_max_failures, settings, at)),
-            ip_lock.and_then(|r| lock_remaining(&r, settings.ip_max_failures, settings, at)),
-        ]
-        .into_iter()
-        .flatten()
-        .max();
-        if let Some(retry_after_secs) = locked {
-            // Still counted, so a locked key stays locked while it is hammered;
-            // the password is not even checked (a right one would fail too).
-            self.record_failure(keys, "sign_in.throttled", None, client_ip)
+        if let Some(retry_after_secs) = self.lock_of(&attempt) {
+            // Counted all the same, so a locked key stays locked while it is
+            // hammered; the password is not even checked (a right one would
+            // fail too).
+            self.audit_attempt("sign_in.throttled", None, client_ip)
                 .await?;
             tracing::info!(retry_after_secs, "sign-in refused: throttled");
             return Err(AuthError::Throttled { retry_after_secs });
         }
 
-        let dummy = self.dummy_hash.clone();
-        let (user, matches) = tokio::task::spawn_blocking(move || match found {
-            Some((user, hash)) => {
-                let matches = password::verify(&password, &hash);
-                (Some(user), matches)
+        let Attempt {
+            found,
+            keys,
+            is_known_browser,
+            ..
+        } = attempt;
+        let (user, stored) = match found {
+            Some((user, hash)) => (Some(user), Arc::<str>::from(hash)),
+            // Same work as for a real user, so timing tells nothing (LG-01).
+            None => (None, self.dummy_hash.clone()),
+        };
+        let matches = match self.hashers.verify(password, stored).await {
+            Ok(matches) => matches,
+            Err(password::HasherError::Busy) => {
+                // Nothing was checked: the attempt does not count.
+                let (account, ip) = (keys.account, keys.ip);
+                self.db
+                    .write(move |conn| {
+                        throttles::release(conn, &account)?;
+                        throttles::release(conn, &ip)
+                    })
+                    .await?;
+                tracing::warn!("sign-in refused: every password hasher is busy");
+                return Err(AuthError::Busy);
             }
-            None => {
-                // Same work as for a real user, so timing tells nothing.
-                let _ = password::verify(&password, &dummy);
-                (None, false)
-            }
-        })
-        .await?;
+            Err(other) => return Err(other.into()),
+        };
         let user = match user {
             Some(user) if matches && !user.disabled => user,
             other => {
                 let user_id = other.map(|user| user.id.as_str().to_owned());
-                self.record_failure(keys, "sign_in.failed", user_id, client_ip)
+                self.audit_attempt("sign_in.failed", user_id, client_ip)
                     .await?;
                 tracing::info!("sign-in failed");
                 return Err(AuthError::InvalidCredentials);
             }
         };
-        let account_key = keys.account;
-        let user_id = user.id.as_str().to_owned();
+        let new_browser = if is_known_browser {
+            None
+        } else {
+            Some(SecretToken::generate()?)
+        };
+        let browser_digest = new_browser.as_ref().map(SecretToken::digest);
+        let browser_lifetime = self.settings.accounts.known_browser_ttl_secs;
+        let user_id = user.id.clone();
         let detail = format!("from {client_ip}");
         self.db
-            .run(move |conn| {
-                throttles::clear(conn, &account_key)?;
+            .write(move |conn| {
+                let at = now();
+                // The counter this attempt used (the account's, or this
+                // browser's own) starts again; the address only gets its
+                // reserved count back.
+                throttles::clear(conn, &keys.account)?;
+                throttles::release(conn, &keys.ip)?;
+                if let Some(digest) = &browser_digest {
+                    known_browsers::insert(conn, digest, &user_id, at, at + browser_lifetime)?;
+                }
                 crate::storage::audit::record(
                     conn,
                     "sign_in.succeeded",
-                    Some(&user_id),
+                    Some(user_id.as_str()),
                     None,
                     Some(&detail),
-                    now(),
+                    at,
                 )
             })
             .await?;
-        tracing::info!(user.id = %user.id, "sign-in succeeded");
+        tracing::info!(user.id = %user.id, known_browser = is_known_browser, "sign-in succeeded");
         let session = self.start_session(&user, previous_session).await?;
-        Ok(SignedIn { user, session })
+        Ok(SignedIn {
+            user,
+            session,
+            known_browser: new_browser,
+        })
     }
 
-    /// Counts a failure against the account and address keys, and audits it
-    /// (with the user id when the name exists; never the typed name, which is
-    /// sometimes a password typed in the wrong field).
-    async fn record_failure(
+    /// How long the attempt's account (or browser) or address key is locked,
+    /// judged by the counters as they were just before this attempt.
+    fn lock_of(&self, attempt: &Attempt) -> Option<i64> {
+        let settings = &self.settings.throttle;
+        let at = now();
+        let checks = [
+            (attempt.account, settings.account_max_failures),
+            (attempt.ip, settings.ip_max_failures),
+        ];
+        checks
+            .into_iter()
+            .filter_map(|(reservation, max)| {
+                lock_remaining(&reservation.before, max, settings, at)?;
+                // Tell the wait that now applies, this attempt included.
+                Some(lock_remaining(&reservation.after, max, settings, at).unwrap_or(1))
+            })
+            .max()
+    }
+
+    /// Audits a sign-in attempt (with the user id when the name exists;
+    /// never the typed name, which is sometimes a password typed in the
+    /// wrong field). The attempt was already counted by its reservation.
+    async fn audit_attempt(
         &self,
-        keys: ThrottleKeys,
         event: &'static str,
         user_id: Option<String>,
         client_ip: &str,
     ) -> Result<(), AuthError> {
-        let window = self.settings.throttle.window_secs;
         let detail = format!("from {client_ip}");
         self.db
-            .run(move |conn| {
-                let at = now();
-                throttles::record_failure(conn, &keys.account, at, at - window)?;
-                throttles::record_failure(conn, &keys.ip, at, at - window)?;
+            .write(move |conn| {
                 crate::storage::audit::record(
                     conn,
                     event,
                     user_id.as_deref(),
                     None,
                     Some(&detail),
-                    at,
-                )?;
-                Ok::<_, StorageError>(())
+                    now(),
+                )
             })
             .await?;
         Ok(())
@@ -380,7 +476,7 @@ pub mod admin {
     }
 }
 
-/// Deletes expired sessions, stale throttle counters, unanswered consent
+/// Deletes expired sessions and known browsers, stale throttle counters, unanswered consent
 /// requests, expired codes and expired refresh tokens in small batches.
 /// Returns how many rows went.
 pub async fn prune(db: &Db, settings: &Settings, at: UnixTime) -> Result<usize, AuthError> {
@@ -394,7 +490,8 @@ pub async fn prune(db: &Db, settings: &Settings, at: UnixTime) -> Result<usize, 
     loop {
         let removed = db
             .run(move |conn| {
-                let sessions = sessions::delete_expired(conn, at, idle, BATCH)?;
+                let sessions = sessions::delete_expired(conn, at, idle, BATCH)?
+                    + known_browsers::delete_expired(conn, at, BATCH)?;
                 let counters = throttles::delete_stale(conn, stale, BATCH)?;
                 let pending = crate::storage::pending::delete_expired(conn, at, BATCH)?;
                 // Used codes are kept until they expire so a replay is

@@ -3,13 +3,17 @@
 //! failure, up to a cap. The arithmetic is here, pure; the counters live in
 //! the database so every instance sees the same ones.
 
+use std::net::{IpAddr, Ipv6Addr};
+
 use crate::config::ThrottleSettings;
-use crate::domain::UnixTime;
+use crate::domain::{TokenDigest, UnixTime};
 use crate::storage::throttles::ThrottleRecord;
 
 /// The counters a sign-in attempt touches.
 #[derive(Debug, Clone)]
 pub struct ThrottleKeys {
+    /// `account:<name>` for an unknown browser, or `browser:<digest>` for a
+    /// browser that signed in to this account before (LG-02).
     pub account: String,
     pub ip: String,
 }
@@ -18,8 +22,36 @@ impl ThrottleKeys {
     pub fn for_attempt(normalised_username: &str, client_ip: &str) -> Self {
         Self {
             account: format!("account:{normalised_username}"),
-            ip: format!("ip:{client_ip}"),
+            ip: format!("ip:{}", address_key(client_ip)),
         }
+    }
+
+    /// The same attempt from a known browser: its own counter replaces the
+    /// account-wide one; the address counter stays.
+    pub fn for_known_browser(self, browser: &TokenDigest) -> Self {
+        Self {
+            account: format!("browser:{}", browser.as_str()),
+            ip: self.ip,
+        }
+    }
+}
+
+/// The part of a client address a throttle counts by: an IPv4 address as
+/// is; an IPv6 address aggregated to its /64 (one subscriber's usual
+/// allocation, so rotating the interface id does not buy fresh counters);
+/// an IPv4-mapped IPv6 address as the IPv4 address. Anything unparseable
+/// (`unknown`) is its own key.
+pub fn address_key(client_ip: &str) -> String {
+    match client_ip.parse::<IpAddr>() {
+        Ok(IpAddr::V4(v4)) => v4.to_string(),
+        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let prefix = u128::from(v6) & !(u128::MAX >> 64);
+                format!("{}/64", Ipv6Addr::from(prefix))
+            }
+        },
+        Err(_) => client_ip.to_owned(),
     }
 }
 
@@ -45,6 +77,24 @@ pub fn lock_remaining(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addresses_aggregate_ipv6_to_the_64_and_leave_ipv4_alone() {
+        for (address, key) in [
+            ("203.0.113.7", "203.0.113.7"),
+            ("127.0.0.1", "127.0.0.1"),
+            ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"),
+            ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"),
+            ("2001:0db8:0001:0002::", "2001:db8:1:2::/64"),
+            ("2001:db8:1:3::1", "2001:db8:1:3::/64"),
+            ("::1", "::/64"),
+            ("fe80::1", "fe80::/64"),
+            ("::ffff:203.0.113.7", "203.0.113.7"),
+            ("unknown", "unknown"),
+        ] {
+            assert_eq!(address_key(address), key, "{address}");
+        }
+    }
 
     fn settings() -> ThrottleSettings {
         ThrottleSettings {

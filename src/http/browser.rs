@@ -1,5 +1,6 @@
 //! The browser side of a request: its session (from the session cookie), its
-//! CSRF token, the cookies a response must set, and where it connects from.
+//! CSRF token, its known-browser token, the cookies a response must set, and
+//! where it connects from.
 
 use std::future::Future;
 use std::net::IpAddr;
@@ -17,6 +18,16 @@ use crate::domain::SecretToken;
 /// Largest cookie value read; anything longer is not one of ours.
 const MAX_COOKIE_VALUE: usize = 128;
 
+/// The known-browser cookie (LG-02), named like the others: with the
+/// `__Host-` prefix on https issuers.
+fn known_browser_cookie_name(cookies: &CookieNames) -> &'static str {
+    if cookies.secure {
+        "__Host-tessera_browser"
+    } else {
+        "tessera_browser"
+    }
+}
+
 /// The browser making a request.
 pub struct Browser {
     /// The signed-in session, if the session cookie names a live one.
@@ -24,6 +35,9 @@ pub struct Browser {
     /// The session cookie's value even when it names no live session, so
     /// sign-in can delete whatever it pointed to.
     pub presented_session: Option<SecretToken>,
+    /// The known-browser cookie: this browser signed in before (LG-02).
+    /// Only a token; which account it belongs to is checked at sign-in.
+    pub known_browser: Option<SecretToken>,
     /// The pre-sign-in CSRF cookie (set on the first form page).
     csrf_cookie: Option<SecretToken>,
     /// A CSRF cookie created for this response, to be set on it.
@@ -43,9 +57,13 @@ impl FromRequest for Browser {
                 .filter(|v| !v.is_empty() && v.len() <= MAX_COOKIE_VALUE)
                 .map(SecretToken::from_presented)
         };
-        let (session_cookie, csrf_cookie) = match &state {
-            Some(state) => (read(state.cookies.session), read(state.cookies.csrf)),
-            None => (None, None),
+        let (session_cookie, csrf_cookie, known_browser) = match &state {
+            Some(state) => (
+                read(state.cookies.session),
+                read(state.cookies.csrf),
+                read(known_browser_cookie_name(&state.cookies)),
+            ),
+            None => (None, None, None),
         };
         Box::pin(async move {
             let state = state.ok_or_else(|| {
@@ -58,6 +76,7 @@ impl FromRequest for Browser {
             Ok(Browser {
                 session,
                 presented_session: session_cookie,
+                known_browser,
                 csrf_cookie,
                 new_csrf_cookie: None,
                 cookies: state.cookies.clone(),
@@ -138,6 +157,23 @@ impl Browser {
         );
         let _ = response.add_cookie(&cookie);
         let _ = response.add_cookie(&self.removal(self.cookies.csrf));
+    }
+
+    /// Sets the long-lived known-browser cookie after a sign-in from a browser
+    /// not yet known to the account (LG-02). Sign-out keeps it: it is what
+    /// lets the owner back in while the account is locked.
+    pub fn remember_browser(
+        &self,
+        response: &mut HttpResponse,
+        token: &SecretToken,
+        max_age_secs: i64,
+    ) {
+        let cookie = self.cookie(
+            known_browser_cookie_name(&self.cookies),
+            token.expose().to_owned(),
+            Some(CookieDuration::seconds(max_age_secs)),
+        );
+        let _ = response.add_cookie(&cookie);
     }
 
     /// Expires the session cookie (sign-out).

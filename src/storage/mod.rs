@@ -10,6 +10,7 @@ pub mod error;
 pub mod grants;
 pub mod guard;
 pub mod keys;
+pub mod known_browsers;
 mod models;
 pub mod pending;
 pub mod refresh_tokens;

@@ -262,3 +262,12 @@ pub(super) struct SigningKeyRow {
     pub retired_at: Option<i64>,
     pub activates_at: i64,
 }
+
+#[derive(Queryable, Selectable, Insertable, Debug, Clone)]
+#[diesel(table_name = super::schema::known_browsers)]
+pub(super) struct KnownBrowserRow {
+    pub token_hash: String,
+    pub user_id: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}

@@ -96,3 +96,74 @@ pub fn delete_stale(
         .load(conn)?;
     Ok(diesel::delete(throttles::table.filter(throttles::key.eq_any(keys))).execute(conn)?)
 }
+
+/// One attempt counted before it is made (LG-03): the counter as it was
+/// just before, and as it is now with the attempt in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reservation {
+    pub before: ThrottleRecord,
+    pub after: ThrottleRecord,
+}
+
+/// Counts one attempt against `key` and returns the counter before and
+/// after it, serialised against every other reservation of the key: the
+/// row is created if missing and locked (`FOR UPDATE` on PostgreSQL; on
+/// SQLite every write already runs one at a time), so of a parallel burst
+/// each request sees the one before it. A fresh row reads as 0 failures.
+/// Run through `Db::write`.
+pub fn reserve(
+    conn: &mut DbConnection,
+    key: &str,
+    now: UnixTime,
+    window_start_cutoff: UnixTime,
+) -> Result<Reservation, StorageError> {
+    conn.transaction(|conn| {
+        let placeholder = ThrottleRow {
+            key: key.to_owned(),
+            failures: 0,
+            window_started_at: now,
+            last_failure_at: 0,
+        };
+        on_backend!(conn, |c| {
+            diesel::insert_into(throttles::table)
+                .values(&placeholder)
+                .on_conflict_do_nothing()
+                .execute(c)?
+        });
+        let row = throttles::table.find(key).select(ThrottleRow::as_select());
+        let before: ThrottleRow = match conn {
+            DbConnection::Postgres(c) => row.for_update().first(c)?,
+            DbConnection::Sqlite(c) => throttles::table
+                .find(key)
+                .select(ThrottleRow::as_select())
+                .first(c)?,
+        };
+        let mut before = ThrottleRecord::from(before);
+        if before.window_started_at < window_start_cutoff {
+            // The window is over: the attempt starts a fresh one.
+            before = ThrottleRecord {
+                failures: 0,
+                window_started_at: now,
+                last_failure_at: 0,
+            };
+        }
+        let after = record_failure(conn, key, now, window_start_cutoff)?;
+        Ok(Reservation { before, after })
+    })
+}
+
+/// Gives one reserved attempt back (a sign-in that succeeded), never going
+/// below zero.
+pub fn release(conn: &mut DbConnection, key: &str) -> Result<(), StorageError> {
+    use diesel::dsl::case_when;
+    diesel::update(throttles::table.find(key))
+        .set(
+            throttles::failures.eq(case_when::<_, _, diesel::sql_types::Integer>(
+                throttles::failures.gt(0),
+                throttles::failures - 1,
+            )
+            .otherwise(0)),
+        )
+        .execute(conn)?;
+    Ok(())
+}

@@ -15,6 +15,7 @@ mod browser;
 mod cli;
 mod csrf;
 mod db_partition;
+mod hash_memory;
 mod headers;
 mod health;
 mod helpers;

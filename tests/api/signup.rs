@@ -116,3 +116,52 @@ async fn sign_up_is_limited_per_client_address() {
     assert!(response.headers().contains_key("retry-after"));
     assert_eq!(user_count(&app).await, 2);
 }
+
+// "This username is taken" tells that a name exists (usernames are public
+// handles here, see docs/security.md), so every such answer counts against
+// the sign-up limit of the address like any other sign-up.
+#[tokio::test]
+async fn taken_username_answers_count_against_the_sign_up_limit() {
+    let app = spawn_app_with(|s| s.accounts.signups_per_ip_per_hour = 3).await;
+    app.create_user("alice", PASSWORD).await;
+    for name in ["alice", "ALICE", "Alice"] {
+        let response = app.new_browser().signup(name, PASSWORD).await;
+        assert_eq!(response.status(), 400, "{name}");
+    }
+    let probe = app.new_browser().signup("alice", PASSWORD).await;
+    assert_eq!(probe.status(), 429, "the fourth probe is throttled");
+    assert!(probe.headers().contains_key("retry-after"));
+    let body = probe.text().await.expect("body");
+    assert!(!body.contains("taken"), "a throttled answer tells nothing");
+    let fresh = app.new_browser().signup("bob", PASSWORD).await;
+    assert_eq!(fresh.status(), 429, "nor does a new name get through");
+    assert_eq!(user_count(&app).await, 1);
+}
+
+// SECURITY-CASES LG-03: sign-up hashes through the same bounded hashers;
+// beyond them it answers 503 with Retry-After, never a 500.
+#[tokio::test]
+async fn sign_ups_beyond_the_hashers_get_503_with_retry_after() {
+    let app = spawn_app_with(|s| {
+        s.accounts.max_concurrent_password_hashes = 1;
+        s.accounts.password_hash_wait_ms = 0;
+        s.accounts.signups_per_ip_per_hour = 1000;
+    })
+    .await;
+    let browsers: Vec<_> = (0..20).map(|_| app.new_browser()).collect();
+    let attempts = browsers.iter().enumerate().map(|(i, browser)| async move {
+        let response = browser.signup(&format!("user{i}"), PASSWORD).await;
+        let status = response.status().as_u16();
+        let retry_after = response.headers().contains_key("retry-after");
+        (status, retry_after)
+    });
+    let outcomes = futures_util::future::join_all(attempts).await;
+    assert!(
+        outcomes.iter().all(|(s, _)| *s == 303 || *s == 503),
+        "{outcomes:?}"
+    );
+    assert!(outcomes.iter().any(|(s, _)| *s == 503), "{outcomes:?}");
+    assert!(outcomes.iter().filter(|(s, _)| *s == 503).all(|(_, r)| *r));
+    let created = outcomes.iter().filter(|(s, _)| *s == 303).count() as i64;
+    assert_eq!(user_count(&app).await, created);
+}

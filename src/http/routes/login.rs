@@ -76,6 +76,7 @@ pub async fn submit(
             password,
             &ip,
             browser.presented_session.clone(),
+            browser.known_browser.clone(),
         )
         .await;
     let username = echo(&form.username);
@@ -83,6 +84,7 @@ pub async fn submit(
         Ok(_) => "success",
         Err(AuthError::Throttled { .. }) => "throttled",
         Err(AuthError::InvalidCredentials) => "failure",
+        Err(AuthError::Busy) => "busy",
         Err(_) => "error",
     };
     state
@@ -93,6 +95,10 @@ pub async fn submit(
             let mut response = see_other(&return_path(return_to.as_ref(), "/account"));
             let lifetime = state.settings.sessions.absolute_timeout_secs;
             browser.sign_in_cookies(&mut response, &signed_in.session, lifetime);
+            if let Some(token) = &signed_in.known_browser {
+                let ttl = state.settings.accounts.known_browser_ttl_secs;
+                browser.remember_browser(&mut response, token, ttl);
+            }
             Ok(response)
         }
         Err(AuthError::InvalidCredentials) => {
@@ -127,9 +133,31 @@ pub async fn submit(
             }
             Ok(browser.finish(page))
         }
+        Err(AuthError::Busy) => {
+            // SECURITY-CASES LG-03: every hasher stayed busy; nothing was
+            // checked or counted. A page, not a 500.
+            let message =
+                "Too many people are signing in right now. Please try again in a few seconds.";
+            let mut page = login_page(
+                &state,
+                &mut browser,
+                username,
+                return_to.as_ref(),
+                Some(message),
+                StatusCode::SERVICE_UNAVAILABLE,
+            )?;
+            page.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(BUSY_RETRY_SECS),
+            );
+            Ok(browser.finish(page))
+        }
         Err(other) => Err(other.into()),
     }
 }
+
+/// `Retry-After` when every password hasher is busy (LG-03).
+pub(crate) const BUSY_RETRY_SECS: &str = "2";
 
 fn login_page(
     state: &AppState,

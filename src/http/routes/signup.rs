@@ -1,6 +1,7 @@
 //! `/signup`: account creation, when enabled.
 
 use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
@@ -112,6 +113,21 @@ pub async fn submit(
                 message: "This username is taken. Choose another.".to_owned(),
             }];
             let page = signup_page(&state, &mut browser, &values, return_to.as_ref(), errors)?;
+            Ok(browser.finish(page))
+        }
+        Err(AuthError::Busy) => {
+            // SECURITY-CASES LG-03: every hasher stayed busy; a page, not a 500.
+            let errors = vec![FieldError {
+                field: "password",
+                message: "tessera is busy right now. Please send the form again in a few seconds."
+                    .to_owned(),
+            }];
+            let mut page = signup_page(&state, &mut browser, &values, return_to.as_ref(), errors)?;
+            *page.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+            page.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(super::login::BUSY_RETRY_SECS),
+            );
             Ok(browser.finish(page))
         }
         Err(other) => Err(other.into()),
