@@ -493,7 +493,8 @@ pub async fn prune(db: &Db, settings: &Settings, at: UnixTime) -> Result<usize, 
                 let sessions = sessions::delete_expired(conn, at, idle, BATCH)?
                     + known_browsers::delete_expired(conn, at, BATCH)?;
                 let counters = throttles::delete_stale(conn, stale, BATCH)?;
-                let pending = crate::storage::pending::delete_expired(conn, at, BATCH)?;
+                let pending = crate::storage::pending::delete_expired(conn, at, BATCH)?
+                    + crate::storage::resumes::delete_expired(conn, at, BATCH)?;
                 // Used codes are kept until they expire so a replay is
                 // recognised; after that they are only history.
                 let codes = crate::storage::codes::delete_expired(conn, at, BATCH)?;

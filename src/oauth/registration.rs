@@ -174,7 +174,10 @@ pub fn register(
         }
         RegistrationMode::Open => None,
     };
-    let key = format!("register-ip:{client_ip}");
+    let key = format!(
+        "register-ip:{}",
+        crate::auth::throttle::address_key(client_ip)
+    );
     let record = throttles::record_failure(conn, &key, now, now - 3600)?;
     if record.failures > settings.registration.requests_per_ip_per_hour {
         return Err(DcrError::TooMany {

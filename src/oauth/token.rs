@@ -123,7 +123,11 @@ const CLIENT_MAX_FAILURES: u32 = 10;
 /// `client_id`s are public, so a per-client counter let anyone lock the
 /// owner out (review F4).
 fn throttle_key(client: &ClientId, source: &str) -> String {
-    format!("client:{client}:{source}")
+    // IPv6 by its /64, like every other throttle key.
+    format!(
+        "client:{client}:{}",
+        crate::auth::throttle::address_key(source)
+    )
 }
 
 /// Authenticates the client (CA-01..CA-04, CA-07). Unknown clients and

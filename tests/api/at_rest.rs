@@ -144,3 +144,35 @@ async fn counts(
     })
     .await
 }
+
+#[tokio::test]
+async fn pruning_deletes_expired_parked_authorization_requests() {
+    use diesel::prelude::*;
+    let app = spawn_app().await;
+    let client = app.register(confidential_client()).await;
+    // No session: the request is parked while the browser signs in.
+    let response = app
+        .authorize(&[
+            ("response_type", "code"),
+            ("client_id", &client.id),
+            ("redirect_uri", &client.redirect_uri),
+            ("scope", "openid"),
+            ("state", "xyz"),
+        ])
+        .await;
+    assert_eq!(response.status(), 303);
+    let parked = || {
+        app.db.run(|conn| {
+            tessera::storage::schema::authorization_resumes::table
+                .count()
+                .get_result::<i64>(conn)
+                .map_err(tessera::storage::StorageError::from)
+        })
+    };
+    assert_eq!(parked().await.expect("count"), 1);
+    let far_future = tessera::domain::now() + 365 * 86_400;
+    tessera::auth::prune(&app.db, &app.settings, far_future)
+        .await
+        .expect("prune");
+    assert_eq!(parked().await.expect("count"), 0);
+}

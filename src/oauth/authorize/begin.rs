@@ -188,7 +188,10 @@ fn park(
     if let Some((id, _)) = resumed {
         return Ok(id);
     }
-    let key = format!("authorize-park-ip:{client_ip}");
+    let key = format!(
+        "authorize-park-ip:{}",
+        crate::auth::throttle::address_key(client_ip)
+    );
     let record = throttles::record_failure(conn, &key, now, now - PARK_WINDOW_SECS)?;
     if record.failures > PARKED_PER_ADDRESS {
         return Err(Rejection::TooMany {
