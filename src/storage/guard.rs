@@ -13,7 +13,7 @@
 //! abandoned and tells `Db` when to start a fresh pool.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Consecutive failures that open the circuit.
@@ -30,7 +30,14 @@ pub struct Circuit {
     /// Milliseconds since `epoch` until which the circuit is open; 0: closed.
     open_until_ms: AtomicU64,
     probing: AtomicBool,
+    /// When the current probe was let through: a probe whose request
+    /// vanished (its client hung up, a readiness check timed out) is
+    /// replaced after [`PROBE_DEADLINE`], so the circuit cannot stay open.
+    probe_since_ms: AtomicU64,
 }
+
+/// How long one probe may take before another request may probe instead.
+pub const PROBE_DEADLINE: Duration = Duration::from_secs(10);
 
 impl Default for Circuit {
     fn default() -> Self {
@@ -39,6 +46,7 @@ impl Default for Circuit {
             failures: AtomicU32::new(0),
             open_until_ms: AtomicU64::new(0),
             probing: AtomicBool::new(false),
+            probe_since_ms: AtomicU64::new(0),
         }
     }
 }
@@ -48,6 +56,12 @@ impl Circuit {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
+    /// Milliseconds since this circuit was made: a monotonic clock for the
+    /// pool's own bookkeeping.
+    pub fn uptime_ms(&self) -> u64 {
+        self.now_ms()
+    }
+
     /// Whether a request may go to the database now. While open, no; once
     /// the open time has passed, exactly one request (the probe) may.
     pub fn admit(&self) -> bool {
@@ -55,12 +69,20 @@ impl Circuit {
         if open_until == 0 {
             return true;
         }
-        if self.now_ms() < open_until {
+        let now = self.now_ms();
+        if now < open_until {
             return false;
         }
-        self.probing
+        let deadline = u64::try_from(PROBE_DEADLINE.as_millis()).unwrap_or(10_000);
+        let claimed = self
+            .probing
             .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
+            || self.probe_since_ms.load(Ordering::Acquire) + deadline <= now;
+        if claimed {
+            self.probe_since_ms.store(now, Ordering::Release);
+        }
+        claimed
     }
 
     /// The database answered: the circuit closes.
@@ -88,25 +110,34 @@ impl Circuit {
     }
 }
 
-/// Work a request stopped waiting for. Whichever of "the work finished"
-/// and "the caller gave up" happens first decides; the work counts as stuck
-/// from the moment the caller gave up until it finishes, if ever.
+/// Work a request stopped waiting for. The work's thread and the waiting
+/// request race: whichever moves first decides. Work the caller gave up on
+/// before it began is never run (its caller already answered 503, so a
+/// code exchange or a rotation committed behind its back would turn the
+/// honest retry into "reuse"); work given up on while it runs, or while its
+/// thread waits for or tests a connection, counts as stuck until it ends.
 #[derive(Debug, Default)]
 pub struct Stuck {
     count: AtomicU32,
 }
 
+const WAITING: u8 = 0;
+const RUNNING: u8 = 1;
+const DONE: u8 = 2;
+const GIVEN_UP: u8 = 3;
+const GIVEN_UP_RUNNING: u8 = 4;
+
 /// One piece of work's side of that race.
 #[derive(Debug, Clone)]
 pub struct Ticket {
-    settled: Arc<AtomicBool>,
+    state: Arc<AtomicU8>,
     stuck: Arc<Stuck>,
 }
 
 impl Stuck {
     pub fn ticket(self: &Arc<Self>) -> Ticket {
         Ticket {
-            settled: Arc::new(AtomicBool::new(false)),
+            state: Arc::new(AtomicU8::new(WAITING)),
             stuck: self.clone(),
         }
     }
@@ -117,17 +148,49 @@ impl Stuck {
 }
 
 impl Ticket {
-    /// The caller gave up waiting: the work is stuck until it finishes.
+    /// The work's thread holds a connection and is about to run the work:
+    /// `false` when the caller gave up meanwhile (then the work must not
+    /// run).
+    pub fn start(&self) -> bool {
+        self.state
+            .compare_exchange(WAITING, RUNNING, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// The caller gave up waiting. Returns whether the work had begun (or
+    /// its thread was still getting a connection): either way it is stuck
+    /// until its thread ends.
     pub fn abandon(&self) {
-        if !self.settled.swap(true, Ordering::AcqRel) {
+        let given_up = self
+            .state
+            .compare_exchange(WAITING, GIVEN_UP, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+            || self
+                .state
+                .compare_exchange(
+                    RUNNING,
+                    GIVEN_UP_RUNNING,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                )
+                .is_ok();
+        if given_up {
             self.stuck.count.fetch_add(1, Ordering::AcqRel);
         }
     }
 
-    /// The work finished (on its blocking thread), late or not.
+    /// Whether the caller gave up (the thread then reports nothing).
+    pub fn is_abandoned(&self) -> bool {
+        matches!(
+            self.state.load(Ordering::Acquire),
+            GIVEN_UP | GIVEN_UP_RUNNING
+        )
+    }
+
+    /// The work's thread ended, late or not.
     pub fn finish(&self) {
-        if self.settled.swap(true, Ordering::AcqRel) {
-            // Abandoned earlier: it is no longer stuck.
+        let before = self.state.swap(DONE, Ordering::AcqRel);
+        if matches!(before, GIVEN_UP | GIVEN_UP_RUNNING) {
             self.stuck.count.fetch_sub(1, Ordering::AcqRel);
         }
     }
@@ -167,17 +230,54 @@ mod tests {
     }
 
     #[test]
-    fn abandoned_work_is_stuck_until_it_finishes() {
+    fn abandoned_work_is_stuck_until_its_thread_ends_and_never_starts_late() {
         let stuck = Arc::new(Stuck::default());
         let on_time = stuck.ticket();
+        assert!(on_time.start());
         on_time.finish();
         on_time.abandon();
         assert_eq!(stuck.count(), 0, "finished first: never stuck");
-        let late = stuck.ticket();
-        late.abandon();
-        late.abandon();
-        assert_eq!(stuck.count(), 1);
-        late.finish();
+
+        let running = stuck.ticket();
+        assert!(running.start());
+        running.abandon();
+        running.abandon();
+        assert_eq!(stuck.count(), 1, "given up while it ran");
+        running.finish();
         assert_eq!(stuck.count(), 0);
+
+        let queued = stuck.ticket();
+        queued.abandon();
+        assert_eq!(stuck.count(), 1, "its thread may be testing a connection");
+        assert!(queued.is_abandoned());
+        assert!(
+            !queued.start(),
+            "work given up on before it began never runs"
+        );
+        queued.finish();
+        assert_eq!(stuck.count(), 0);
+    }
+
+    #[test]
+    fn a_probe_that_never_reports_is_replaced_after_its_deadline() {
+        // A circuit that has been up for a minute, so "ten seconds ago" exists.
+        let circuit = Circuit {
+            epoch: Instant::now()
+                .checked_sub(Duration::from_secs(60))
+                .expect("the clock is past a minute"),
+            ..Circuit::default()
+        };
+        for _ in 0..OPEN_AFTER_FAILURES {
+            circuit.failed();
+        }
+        std::thread::sleep(OPEN_FOR + Duration::from_millis(20));
+        assert!(circuit.admit(), "the probe");
+        assert!(!circuit.admit());
+        // Its request vanished: the deadline passes.
+        let since = circuit.probe_since_ms.load(Ordering::Acquire);
+        circuit
+            .probe_since_ms
+            .store(since - PROBE_DEADLINE.as_millis() as u64, Ordering::Release);
+        assert!(circuit.admit(), "another request may probe");
     }
 }

@@ -201,7 +201,12 @@ struct Pools {
     /// `None`: wait as long as the work takes.
     query_timeout: Option<Duration>,
     circuit: guard::Circuit,
+    /// When the pool was last replaced (`Circuit::uptime_ms`); 0: never.
+    replaced_at_ms: std::sync::atomic::AtomicU64,
 }
+
+/// Shortest time between two pool replacements.
+const REPLACE_INTERVAL_MS: u64 = 10_000;
 
 /// One pool and the work of it that outlived its timeout.
 struct PoolGeneration {
@@ -246,10 +251,21 @@ impl Pools {
         if stuck < (self.max_size / 2).max(1) {
             return;
         }
+        // At most one fresh pool per interval: a burst of slow work cannot
+        // multiply the connections opened to a server that is only busy.
+        let now = self.circuit.uptime_ms();
+        let last = self
+            .replaced_at_ms
+            .load(std::sync::atomic::Ordering::Acquire);
+        if last != 0 && now.saturating_sub(last) < REPLACE_INTERVAL_MS {
+            return;
+        }
         let Ok(mut current) = self.current.write() else {
             return;
         };
         if std::sync::Arc::ptr_eq(&current, generation) {
+            self.replaced_at_ms
+                .store(now.max(1), std::sync::atomic::Ordering::Release);
             tracing::warn!(
                 stuck_connections = stuck,
                 "database connections stopped answering: starting a fresh connection pool"
@@ -298,6 +314,7 @@ impl Db {
             query_timeout: (settings.query_timeout_ms > 0)
                 .then(|| Duration::from_millis(settings.query_timeout_ms)),
             circuit: guard::Circuit::default(),
+            replaced_at_ms: std::sync::atomic::AtomicU64::new(0),
         };
         let first = std::sync::Arc::new(partial.build());
         let writer = match backend {
@@ -369,23 +386,39 @@ impl Db {
         }
         let generation = pools.current();
         let ticket = generation.stuck.ticket();
-        let finished = ticket.clone();
+        // If this future is dropped (the client hung up, an outer timeout)
+        // the work is given up exactly as on our own timeout.
+        let mut waiting = Waiting {
+            ticket: ticket.clone(),
+            pools: pools.clone(),
+            generation: generation.clone(),
+            answered: false,
+        };
         let pool = generation.pool.clone();
-        let circuit_pools = pools.clone();
         let span = tracing::Span::current();
+        let unbounded = timeout.is_none();
         let task = tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
             let outcome = match pool.get() {
-                Ok(mut conn) => {
-                    circuit_pools.circuit.succeeded();
-                    work(&mut conn)
+                Ok(mut conn) if ticket.start() => {
+                    pools.circuit.succeeded();
+                    if unbounded {
+                        run_unbounded_on(&mut conn, work)
+                    } else {
+                        work(&mut conn)
+                    }
                 }
+                // Given up while this thread waited: the caller has answered
+                // 503 already, so the work must not happen behind its back.
+                Ok(_) => Err(E::from(StorageError::TimedOut)),
                 Err(error) => {
-                    circuit_pools.circuit.failed();
+                    if !ticket.is_abandoned() {
+                        pools.circuit.failed();
+                    }
                     Err(E::from(StorageError::from(error)))
                 }
             };
-            finished.finish();
+            ticket.finish();
             outcome
         });
         let joined = match timeout {
@@ -393,17 +426,12 @@ impl Db {
             Some(limit) => match tokio::time::timeout(limit, task.in_current_span()).await {
                 Ok(joined) => joined,
                 Err(_) => {
-                    ticket.abandon();
-                    if pools.circuit.failed() {
-                        tracing::warn!(
-                            "the database keeps failing: refusing requests at once for a while"
-                        );
-                    }
-                    pools.replace_if_stuck(&generation);
+                    waiting.give_up();
                     return Err(E::from(StorageError::TimedOut));
                 }
             },
         };
+        waiting.answered = true;
         joined.map_err(|e| E::from(StorageError::from(e)))?
     }
 
@@ -439,6 +467,65 @@ impl Db {
         })
         .await
     }
+}
+
+/// A request waiting for its database work. Giving up on a timeout marks
+/// the work abandoned, counts a failure for the circuit and may replace a
+/// pool whose connections are stuck. A request dropped before its answer
+/// (its client hung up, a shorter outer timeout) only marks the work
+/// abandoned: a client hanging up says nothing about the database, and a
+/// probe lost that way is replaced after `guard::PROBE_DEADLINE`.
+struct Waiting {
+    ticket: guard::Ticket,
+    pools: std::sync::Arc<Pools>,
+    generation: std::sync::Arc<PoolGeneration>,
+    answered: bool,
+}
+
+impl Waiting {
+    fn give_up(&mut self) {
+        if self.answered {
+            return;
+        }
+        self.answered = true;
+        self.ticket.abandon();
+        if self.pools.circuit.failed() {
+            tracing::warn!("the database keeps failing: refusing requests at once for a while");
+        }
+        self.pools.replace_if_stuck(&self.generation);
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.answered = true;
+            self.ticket.abandon();
+        }
+    }
+}
+
+/// Runs `work` with PostgreSQL's per-statement bounds lifted (migrations,
+/// bulk seeding) and put back afterwards. SQLite has no such bounds.
+fn run_unbounded_on<T, E, F>(conn: &mut DbConnection, work: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<StorageError>,
+{
+    let postgres = matches!(conn, DbConnection::Postgres(_));
+    if postgres {
+        conn.batch_execute(
+            "SET statement_timeout = 0; SET idle_in_transaction_session_timeout = 0",
+        )
+        .map_err(|e| E::from(StorageError::from(e)))?;
+    }
+    let outcome = work(conn);
+    if postgres {
+        // RESET returns to the connection's own default (its libpq options).
+        conn.batch_execute("RESET statement_timeout; RESET idle_in_transaction_session_timeout")
+            .map_err(|e| E::from(StorageError::from(e)))?;
+    }
+    outcome
 }
 
 /// The migration set for a concrete connection type.

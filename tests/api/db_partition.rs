@@ -216,3 +216,93 @@ async fn a_stalled_database_path_gives_503_and_service_returns_after_it_heals() 
         .expect("POST");
     assert_eq!(revoked.status(), 200, "writes work again too");
 }
+
+/// A pool of one connection with a short query bound, on whichever backend
+/// the suite runs.
+async fn small_db(
+    query_timeout_ms: u64,
+) -> (
+    tessera::storage::Db,
+    tempfile::TempDir,
+    Option<crate::helpers::PostgresDatabase>,
+) {
+    let (mut settings, dir, postgres) = crate::helpers::test_settings();
+    settings.database.max_connections = 1;
+    settings.database.query_timeout_ms = query_timeout_ms;
+    let db = tessera::storage::Db::connect(&settings.database).expect("pool");
+    db.migrate().await.expect("migrations");
+    (db, dir, postgres)
+}
+
+// Review of the timeout: work whose caller already answered 503 must not
+// run later behind its back (a code exchange committed after a 503 would
+// make the honest retry look like reuse).
+#[tokio::test]
+async fn work_given_up_before_it_began_never_runs() {
+    let (db, _dir, _postgres) = small_db(300).await;
+    let busy = db.clone();
+    let holder = tokio::spawn(async move {
+        busy.run_unbounded(|_conn| {
+            std::thread::sleep(Duration::from_millis(1200));
+            Ok::<_, tessera::storage::StorageError>(())
+        })
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let ran = Arc::new(AtomicBool::new(false));
+    let flag = ran.clone();
+    let waited = db
+        .run(move |_conn| {
+            flag.store(true, Ordering::SeqCst);
+            Ok::<_, tessera::storage::StorageError>(())
+        })
+        .await;
+    assert!(
+        matches!(waited, Err(tessera::storage::StorageError::TimedOut)),
+        "{waited:?}"
+    );
+    holder.await.expect("holder").expect("holder ran");
+    // The connection is free again; had the given-up work been queued, it
+    // would have run by now.
+    db.run(|_conn| Ok::<_, tessera::storage::StorageError>(()))
+        .await
+        .expect("the pool serves again");
+    assert!(!ran.load(Ordering::SeqCst), "given-up work ran anyway");
+}
+
+// Migrations and bulk seeding are not bounded, on PostgreSQL either (the
+// server-side statement_timeout is lifted for them).
+#[tokio::test]
+async fn unbounded_work_outlives_the_query_timeout() {
+    let (db, _dir, _postgres) = small_db(200).await;
+    let slow = db
+        .run_unbounded(|conn| {
+            use diesel::RunQueryDsl as _;
+            let sql = match conn {
+                tessera::storage::DbConnection::Postgres(_) => "SELECT pg_sleep(0.5)",
+                tessera::storage::DbConnection::Sqlite(_) => "SELECT 1",
+            };
+            if matches!(conn, tessera::storage::DbConnection::Sqlite(_)) {
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            diesel::sql_query(sql)
+                .execute(conn)
+                .map_err(tessera::storage::StorageError::from)
+        })
+        .await;
+    assert!(slow.is_ok(), "{slow:?}");
+    let bounded = db
+        .run(|conn| {
+            use diesel::RunQueryDsl as _;
+            if matches!(conn, tessera::storage::DbConnection::Postgres(_)) {
+                diesel::sql_query("SELECT pg_sleep(0.5)")
+                    .execute(conn)
+                    .map_err(tessera::storage::StorageError::from)?;
+            } else {
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            Ok::<_, tessera::storage::StorageError>(())
+        })
+        .await;
+    assert!(bounded.is_err(), "the ordinary path is bounded");
+}
