@@ -2,7 +2,8 @@
 //! signed-up user or DCR can register must not turn tessera into an open
 //! redirector. Without a session, no error or logout redirect leaves
 //! tessera for an unverified self-registered client; an interstitial names
-//! the destination instead. Signed in, or verified, the redirect happens.
+//! the destination instead, and so does a signed-in user who never approved
+//! the app. A user who approved it, or a verified client, gets the redirect.
 
 use diesel::prelude::*;
 use serde_json::{Value, json};
@@ -206,10 +207,25 @@ async fn signed_in_users_and_verified_clients_get_the_error_redirect() {
         303
     );
     for client_id in [&dcr, &developer] {
+        // Signed in but never approved this app: a phishing link through
+        // tessera reaches signed-in users most of all, so they see the page.
         let response = signed_in
             .authorize(&params(client_id, &[("response_type", "x")]))
             .await;
-        assert_eq!(response.status(), 302, "the user is authenticated");
+        assert_eq!(response.status(), 400, "no grant: the interstitial");
+        let html = response.text().await.expect("page");
+        assert!(html.contains("href=\"https://evil.example/cb?error=unsupported_response_type"));
+        // Once the user approved the app, its error redirects are automatic.
+        let consent = signed_in.authorize(&params(client_id, &[])).await;
+        assert_eq!(consent.status(), 200, "the consent page");
+        let html = consent.text().await.expect("page");
+        let approved = signed_in.consent(&html, "allow", None).await;
+        assert_eq!(approved.status(), 303);
+        assert!(location(&approved).starts_with(EVIL));
+        let response = signed_in
+            .authorize(&params(client_id, &[("response_type", "x")]))
+            .await;
+        assert_eq!(response.status(), 302, "the user vouched for this app");
         let query = query_of(&location(&response));
         assert_eq!(query["error"], "unsupported_response_type");
         assert_eq!(query["state"], "s");

@@ -25,17 +25,14 @@ fn found(location: &str) -> HttpResponse {
         .finish()
 }
 
-fn rejected(
-    state: &AppState,
-    signed_in: bool,
-    rejection: Rejection,
-) -> Result<HttpResponse, PageError> {
+fn rejected(state: &AppState, rejection: Rejection) -> Result<HttpResponse, PageError> {
     match rejection {
         Rejection::Page(message) => Err(PageError::BadRequest(message)),
         // RFC 9700 §4.11.2, RU-10: no automatic redirect to an unverified
-        // self-registered client before the user signed in; a page names
-        // the destination and offers a plain link instead.
-        Rejection::Redirect(redirect) if !signed_in && redirect.unverified_client.is_some() => {
+        // self-registered client unless the user vouched for it (see
+        // `oauth::authorize::begin`); a page names the destination and
+        // offers a plain link instead.
+        Rejection::Redirect(redirect) if redirect.unverified_client.is_some() => {
             let location = redirect.location(state.settings.server.issuer_str());
             let page = RedirectNoticePage {
                 layout: Layout::anonymous("Leaving tessera"),
@@ -70,7 +67,6 @@ pub async fn start(
         auth_time: current.session.auth_time,
         token_digest: current.token.digest(),
     });
-    let signed_in = session.is_some();
     let ip = client_ip(&req, &state.settings.server.trusted_proxies);
     let step = state
         .db
@@ -100,7 +96,7 @@ pub async fn start(
         }) => choose_account(&mut browser, &resume_id, &client_name),
         Ok(Step::Decided(Decision::Issued { location })) => Ok(found(&location)),
         Ok(Step::Decided(decision)) => consent_page(&state, &mut browser, decision),
-        Err(rejection) => rejected(&state, signed_in, rejection),
+        Err(rejection) => rejected(&state, rejection),
     }
 }
 

@@ -79,6 +79,66 @@ pub fn begin(
     client_ip: &str,
     now: UnixTime,
 ) -> Result<Step, Rejection> {
+    match steps(conn, settings, keys, raw_query, session, client_ip, now) {
+        Err(Rejection::Redirect(mut redirect)) if redirect.unverified_client.is_some() => {
+            if vouched_for(conn, raw_query, session, now)? {
+                redirect.unverified_client = None;
+            }
+            Err(Rejection::Redirect(redirect))
+        }
+        other => other,
+    }
+}
+
+/// RFC 9700 §4.11.2, RU-10: an error redirect to an unverified
+/// self-registered client happens at once only for a user who vouched for
+/// that client before (an active grant to it) or who has just signed in on
+/// tessera's page for this very request. Anyone else, signed in or not,
+/// sees the interstitial naming the destination: a phishing link through
+/// tessera reaches signed-in users most of all.
+fn vouched_for(
+    conn: &mut DbConnection,
+    raw_query: &str,
+    session: Option<&SessionView>,
+    now: UnixTime,
+) -> Result<bool, Rejection> {
+    let Some(current) = session else {
+        return Ok(false);
+    };
+    let presented = Params::parse(raw_query);
+    let (query, parked_at) = match presented.get("resume") {
+        Some(id) if id.len() <= 128 => {
+            match resumes::find(conn, &SecretToken::from_presented(id).digest(), now)? {
+                Some(parked) => (parked.query, Some(parked.created_at)),
+                None => return Ok(false),
+            }
+        }
+        _ => (raw_query.to_owned(), None),
+    };
+    if parked_at.is_some_and(|parked_at| current.auth_time >= parked_at) {
+        return Ok(true);
+    }
+    let Some(client_id) = Params::parse(&query)
+        .get("client_id")
+        .and_then(crate::domain::ClientId::parse)
+    else {
+        return Ok(false);
+    };
+    Ok(
+        crate::storage::grants::find_active_for(conn, Some(&current.user_id), &client_id)?
+            .is_some(),
+    )
+}
+
+fn steps(
+    conn: &mut DbConnection,
+    settings: &Settings,
+    keys: &KeySet,
+    raw_query: &str,
+    session: Option<&SessionView>,
+    client_ip: &str,
+    now: UnixTime,
+) -> Result<Step, Rejection> {
     let presented = Params::parse(raw_query);
     let resumed = match presented.get("resume") {
         None => None,
