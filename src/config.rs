@@ -232,6 +232,9 @@ pub struct ThrottleSettings {
     pub window_secs: i64,
     pub base_lock_secs: i64,
     pub max_lock_secs: i64,
+    /// Authorization requests one address may park for a sign-in per ten
+    /// minutes.
+    pub parked_requests_per_ip: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]

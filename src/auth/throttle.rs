@@ -103,6 +103,7 @@ mod tests {
             window_secs: 900,
             base_lock_secs: 30,
             max_lock_secs: 900,
+            parked_requests_per_ip: 300,
         }
     }
 

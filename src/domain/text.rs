@@ -15,6 +15,8 @@ pub enum TextError {
     Invisible,
     #[error("must not mix letters of the Latin, Greek and Cyrillic alphabets in one word")]
     MixedScript,
+    #[error("must use ordinary letters, not fullwidth or mathematical ones")]
+    StyledLetters,
 }
 
 /// Characters that display as nothing, or change how the text around them
@@ -40,7 +42,25 @@ pub fn is_invisible(c: char) -> bool {
         | '\u{feff}'
         | '\u{ffa0}'
         | '\u{fff0}'..='\u{fffb}'
-        | '\u{e0000}'..='\u{e007f}'
+        | '\u{110bd}'
+        | '\u{110cd}'
+        | '\u{13430}'..='\u{1343f}'
+        | '\u{1bca0}'..='\u{1bca3}'
+        | '\u{1d173}'..='\u{1d17a}'
+        | '\u{e0000}'..='\u{e0fff}'
+    )
+}
+
+/// Letters drawn in another style that read as plain Latin or digits:
+/// fullwidth forms (U+FF01..U+FF5E), mathematical alphanumerics
+/// (U+1D400..U+1D7FF), enclosed and squared letters. "Ｇｏｏｇｌｅ" passes no
+/// script check and imitates "Google" perfectly.
+pub fn is_styled_letter(c: char) -> bool {
+    matches!(c,
+        '\u{ff01}'..='\u{ff5e}'
+        | '\u{1d400}'..='\u{1d7ff}'
+        | '\u{2460}'..='\u{24ff}'
+        | '\u{1f100}'..='\u{1f1ff}'
     )
 }
 
@@ -85,9 +105,14 @@ pub fn display_name(raw: &str) -> Result<String, TextError> {
     if raw.chars().any(is_invisible) {
         return Err(TextError::Invisible);
     }
+    if raw.chars().any(is_styled_letter) {
+        return Err(TextError::StyledLetters);
+    }
     // Per word: "Заметки Pro" is two honest words, "Pаypal" with a
     // Cyrillic а is one word pretending to be another.
-    for word in raw.split(|c: char| !c.is_alphanumeric()) {
+    // Words end at white space and ASCII punctuation only: a combining mark
+    // must not split "Pаypal" into pieces that each look honest.
+    for word in raw.split(|c: char| c.is_whitespace() || c.is_ascii_punctuation()) {
         let mut scripts = word.chars().filter_map(script_of);
         if let Some(first) = scripts.next()
             && scripts.any(|script| script != first)
@@ -151,8 +176,18 @@ mod tests {
             // Cyrillic о and е among Latin letters.
             ("G\u{043e}\u{043e}gle", TextError::MixedScript),
             ("Pay\u{0440}al", TextError::MixedScript),
+            ("Pa\u{0301}y\u{0440}al", TextError::MixedScript),
             // Greek omicron.
             ("Micr\u{03bf}soft", TextError::MixedScript),
+            (
+                "\u{ff27}\u{ff4f}\u{ff4f}\u{ff47}\u{ff4c}\u{ff45}",
+                TextError::StyledLetters,
+            ),
+            (
+                "\u{1d406}\u{1d428}\u{1d428}\u{1d420}\u{1d425}\u{1d41e}",
+                TextError::StyledLetters,
+            ),
+            ("Goo\u{1d173}gle", TextError::Invisible),
         ] {
             assert_eq!(display_name(raw), Err(why), "{raw:?}");
         }

@@ -132,6 +132,13 @@ pub fn update_metadata(
     now: UnixTime,
 ) -> Result<bool, StorageError> {
     conn.transaction(|conn| {
+        // Lock the row first (an update that changes nothing): on PostgreSQL
+        // an operator's concurrent `client verify` then waits for this
+        // transaction, or committed before it and is seen here, so no app
+        // ends up verified with metadata nobody verified.
+        diesel::update(clients::table.find(client.id.as_str()))
+            .set(clients::id.eq(clients::id))
+            .execute(conn)?;
         let current = find(conn, &client.id)?;
         let clears_verification =
             current.is_some_and(|current| current.verified && !current.presents_as(client));

@@ -211,7 +211,7 @@ async fn a_resumed_prompt_login_or_max_age_request_needs_a_new_sign_in() {
 // Review F13: one address cannot park unbounded rows.
 #[tokio::test]
 async fn parked_requests_are_bounded_per_address() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(|s| s.throttle.parked_requests_per_ip = 60).await;
     let client = app.register(confidential_client()).await;
     let mut statuses = Vec::new();
     for _ in 0..70 {

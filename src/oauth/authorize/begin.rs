@@ -16,8 +16,8 @@ use crate::storage::{DbConnection, throttles};
 
 /// How long a parked request waits for the sign-in (seconds).
 const RESUME_TTL_SECS: i64 = 900;
-/// Requests one address may park per window (review F13: bounded rows).
-const PARKED_PER_ADDRESS: u32 = 60;
+/// The window of `throttle.parked_requests_per_ip` (review F13: bounded
+/// rows; they also expire after `RESUME_TTL_SECS` and are pruned).
 const PARK_WINDOW_SECS: i64 = 600;
 
 /// The parameters worth parking: everything `validate` reads. Anything
@@ -164,7 +164,7 @@ fn steps(
                 "the user must sign in".to_owned(),
             )));
         }
-        let resume_id = park(conn, &params, resumed, session, client_ip, now)?;
+        let resume_id = park(conn, settings, &params, resumed, session, client_ip, now)?;
         return Ok(Step::SignIn {
             resume_id,
             login_hint: request.login_hint.clone(),
@@ -185,7 +185,7 @@ fn steps(
             )));
         }
         let client_name = request.client.name.clone();
-        let resume_id = park(conn, &params, resumed, session, client_ip, now)?;
+        let resume_id = park(conn, settings, &params, resumed, session, client_ip, now)?;
         return Ok(Step::ChooseAccount {
             resume_id,
             client_name,
@@ -230,6 +230,11 @@ fn is_fresh_enough(
         Some(parked) => {
             current.auth_time >= parked.created_at
                 && parked.session_hash.as_deref() != Some(current.token_digest.as_str())
+                // A fresh sign-in can still grow older than `max_age` (a
+                // user who waits on the account chooser).
+                && request
+                    .max_age
+                    .is_none_or(|max_age| now - current.auth_time <= max_age)
         }
     }
 }
@@ -239,6 +244,7 @@ fn is_fresh_enough(
 /// address.
 fn park(
     conn: &mut DbConnection,
+    settings: &Settings,
     params: &Params,
     resumed: Option<(SecretToken, ParkedRequest)>,
     session: Option<&SessionView>,
@@ -253,7 +259,7 @@ fn park(
         crate::auth::throttle::address_key(client_ip)
     );
     let record = throttles::record_failure(conn, &key, now, now - PARK_WINDOW_SECS)?;
-    if record.failures > PARKED_PER_ADDRESS {
+    if record.failures > settings.throttle.parked_requests_per_ip {
         return Err(Rejection::TooMany {
             retry_after_secs: (record.window_started_at + PARK_WINDOW_SECS - now).max(1),
         });
