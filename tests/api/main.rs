@@ -30,6 +30,7 @@ mod oauth_flow;
 mod observability;
 mod oidc;
 mod open_redirect;
+mod reflection;
 mod registration;
 mod registry_safety;
 mod resource;
