@@ -27,6 +27,19 @@ pub struct ClientMetadata {
     pub tos_uri: Option<String>,
     #[serde(default)]
     pub post_logout_redirect_uris: Vec<String>,
+    /// OIDC Registration: only `public` subjects exist here.
+    pub subject_type: Option<String>,
+    /// OIDC Registration: ID tokens are signed with `keys.id_token_algorithm`.
+    pub id_token_signed_response_alg: Option<String>,
+    /// Signed or encrypted userinfo, request objects, encrypted ID tokens and
+    /// key material for `private_key_jwt` are not supported: a client that
+    /// asks for them is refused rather than silently given something else.
+    pub userinfo_signed_response_alg: Option<String>,
+    pub request_object_signing_alg: Option<String>,
+    pub id_token_encrypted_response_alg: Option<String>,
+    pub userinfo_encrypted_response_alg: Option<String>,
+    pub jwks_uri: Option<String>,
+    pub jwks: Option<serde_json::Value>,
 }
 
 /// Why a registration request failed.
@@ -63,9 +76,65 @@ fn invalid(message: &str) -> DcrError {
     DcrError::Invalid(RegistrationError::Metadata(message.to_owned()))
 }
 
+/// Refuses metadata asking for what tessera does not do (RFC 7591 §3.2.2:
+/// `invalid_client_metadata`), instead of registering the client and
+/// quietly behaving otherwise.
+fn refuse_unsupported(settings: &Settings, metadata: &ClientMetadata) -> Result<(), DcrError> {
+    if metadata
+        .subject_type
+        .as_deref()
+        .is_some_and(|kind| kind != "public")
+    {
+        return Err(invalid(
+            "subject_type must be public: pairwise subjects are not supported",
+        ));
+    }
+    if metadata
+        .id_token_signed_response_alg
+        .as_deref()
+        .is_some_and(|alg| alg != settings.keys.id_token_algorithm.as_str())
+    {
+        return Err(invalid(&format!(
+            "id_token_signed_response_alg must be {}",
+            settings.keys.id_token_algorithm.as_str()
+        )));
+    }
+    let unsupported = [
+        (
+            "userinfo_signed_response_alg",
+            metadata.userinfo_signed_response_alg.is_some(),
+        ),
+        (
+            "request_object_signing_alg",
+            metadata.request_object_signing_alg.is_some(),
+        ),
+        (
+            "id_token_encrypted_response_alg",
+            metadata.id_token_encrypted_response_alg.is_some(),
+        ),
+        (
+            "userinfo_encrypted_response_alg",
+            metadata.userinfo_encrypted_response_alg.is_some(),
+        ),
+        ("jwks_uri", metadata.jwks_uri.is_some()),
+        ("jwks", metadata.jwks.is_some()),
+    ];
+    if let Some((name, _)) = unsupported.iter().find(|(_, present)| *present) {
+        return Err(invalid(&format!("{name} is not supported by this server")));
+    }
+    Ok(())
+}
+
 /// Translates RFC 7591 metadata into tessera's registration, checking that
-/// grant types, response types and the authentication method agree.
-fn to_registration(metadata: &ClientMetadata) -> Result<ClientRegistration, DcrError> {
+/// grant types, response types and the authentication method agree. A
+/// registration without `scope` gets `registration.allowed_scopes` (what
+/// relying-party libraries expect: they send no `scope` and then ask for
+/// `openid profile email offline_access`); the response says which.
+fn to_registration(
+    settings: &Settings,
+    metadata: &ClientMetadata,
+) -> Result<ClientRegistration, DcrError> {
+    refuse_unsupported(settings, metadata)?;
     let public = match metadata.token_endpoint_auth_method.as_deref() {
         None | Some("client_secret_basic") | Some("client_secret_post") => false,
         Some("none") => true,
@@ -106,14 +175,14 @@ fn to_registration(metadata: &ClientMetadata) -> Result<ClientRegistration, DcrE
         name,
         public,
         redirect_uris: metadata.redirect_uris.clone(),
-        scopes: metadata
-            .scope
-            .as_deref()
-            .unwrap_or("openid")
-            .split(' ')
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect(),
+        scopes: match metadata.scope.as_deref() {
+            Some(scope) => scope
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            None => settings.registration.allowed_scopes.clone(),
+        },
         grant_types,
         homepage_uri: metadata.client_uri.clone(),
         logo_uri: metadata.logo_uri.clone(),
@@ -184,7 +253,7 @@ pub fn register(
             retry_after_secs: (record.window_started_at + 3600 - now).max(1),
         });
     }
-    let registration = to_registration(metadata)?;
+    let registration = to_registration(settings, metadata)?;
     let registered = registry::validate(settings, &registration, now)?;
     let access_token = SecretToken::generate().map_err(|e| invalid(&e.to_string()))?;
     let mut client = registered.client;
@@ -250,7 +319,7 @@ pub fn update(
     now: UnixTime,
 ) -> Result<Value, DcrError> {
     let client = managed_client(conn, client_id, token)?;
-    let registration = to_registration(metadata)?;
+    let registration = to_registration(settings, metadata)?;
     if registration.public == client.is_confidential() {
         return Err(invalid(
             "token_endpoint_auth_method cannot change between public and confidential",

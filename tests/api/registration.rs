@@ -490,3 +490,80 @@ async fn developers_register_edit_rotate_and_delete_their_apps_through_the_pages
     assert_eq!(after.status(), 401, "the client is gone");
     assert!(!app.get_html("/developer/apps").await.contains("Dev App 2"));
 }
+
+// First contact: relying-party libraries (openid-client and most others)
+// register without `scope`, then ask for profile, email and offline_access.
+#[tokio::test]
+async fn a_registration_without_scope_gets_the_documented_defaults_and_says_so() {
+    let app = spawn_app_with(open).await;
+    let mut body = web_app();
+    body.as_object_mut().expect("object").remove("scope");
+    let (status, answer) = register(&app, body, None).await;
+    assert_eq!(status, 201, "{answer}");
+    let expected = app.settings.registration.allowed_scopes.join(" ");
+    let echoed: std::collections::BTreeSet<&str> = answer["scope"]
+        .as_str()
+        .expect("scope")
+        .split(' ')
+        .collect();
+    assert_eq!(
+        echoed,
+        expected.split(' ').collect(),
+        "the response says which"
+    );
+    let client = TestClient {
+        id: answer["client_id"].as_str().expect("id").to_owned(),
+        secret: answer["client_secret"].as_str().map(str::to_owned),
+        redirect_uri: "https://third.example/cb".to_owned(),
+    };
+    app.signed_in("alice").await;
+    let code = app
+        .obtain_code(&client, "openid profile email offline_access", None)
+        .await;
+    let tokens = app
+        .token(
+            &client,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", &client.redirect_uri),
+            ],
+        )
+        .await;
+    assert_eq!(tokens.status(), 200);
+    let tokens: Value = tokens.json().await.expect("JSON");
+    assert!(
+        tokens.get("refresh_token").is_some(),
+        "offline_access worked"
+    );
+}
+
+// RFC 7591 §3.2.2: what tessera does not do is refused, never dropped.
+#[tokio::test]
+async fn unsupported_registration_metadata_is_refused_not_ignored() {
+    let app = spawn_app_with(open).await;
+    let before = client_count(&app).await;
+    for (key, value) in [
+        ("subject_type", json!("pairwise")),
+        ("id_token_signed_response_alg", json!("ES512")),
+        ("userinfo_signed_response_alg", json!("RS256")),
+        ("request_object_signing_alg", json!("RS256")),
+        ("id_token_encrypted_response_alg", json!("RSA-OAEP")),
+        ("jwks_uri", json!("https://third.example/jwks")),
+        ("jwks", json!({"keys": []})),
+    ] {
+        let mut body = web_app();
+        body[key] = value;
+        let (status, answer) = register(&app, body, None).await;
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (400, Some("invalid_client_metadata")),
+            "{key}: {answer}"
+        );
+    }
+    assert_eq!(client_count(&app).await, before);
+    let mut supported = web_app();
+    supported["subject_type"] = json!("public");
+    supported["id_token_signed_response_alg"] = json!("RS256");
+    assert_eq!(register(&app, supported, None).await.0, 201);
+}
