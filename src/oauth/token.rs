@@ -464,18 +464,45 @@ fn refresh(
     if record.client_id != client.id {
         return Err(invalid_grant());
     }
-    if let Some(rotated_at) = record.rotated_at {
-        return Err(reuse_detected(
-            conn,
-            settings,
-            &record.grant_id,
-            &client,
-            now - rotated_at,
-            now,
-            events,
-        )?);
+    // A rotated token came back. Within `refresh_token_reuse_grace_secs` and
+    // while its successor is still unused, this is the client retrying a
+    // refresh whose answer it lost: the refresh goes on as a rotation of
+    // that successor (which then dies) and answers a fresh pair. Otherwise it
+    // is reuse (RT-02): past the window the whole family is revoked.
+    let (digest, record) = match record.rotated_at {
+        None => (digest, record),
+        Some(rotated_at) => {
+            let since_rotation = now - rotated_at;
+            let grace = settings.tokens.refresh_token_reuse_grace_secs;
+            let successor = if grace > 0 && since_rotation <= grace {
+                refresh_tokens::find_unused_child(conn, &digest)?
+            } else {
+                None
+            };
+            match successor {
+                Some(successor) => {
+                    tracing::info!(client.id = %client.id, grant.id = %record.grant_id, "rotated refresh token retried within the grace window: its unused successor is rotated instead");
+                    successor
+                }
+                None => {
+                    return Err(reuse_detected(
+                        conn,
+                        settings,
+                        &record.grant_id,
+                        &client,
+                        since_rotation,
+                        now,
+                        events,
+                    )?);
+                }
+            }
+        }
+    };
+    // RT-04 again for a successor (same family, same client), then RT-06:
+    // idle and absolute expiry.
+    if record.client_id != client.id {
+        return Err(invalid_grant());
     }
-    // RT-06: idle and absolute expiry.
     if record.idle_expires_at <= now || record.absolute_expires_at <= now {
         return Err(invalid_grant());
     }

@@ -80,6 +80,27 @@ pub fn find(
         .map(RefreshRecord::from))
 }
 
+/// The newest successor of `parent` that has not been used yet, if any: what
+/// a client that lost the answer to its refresh holds without knowing it.
+pub fn find_unused_child(
+    conn: &mut DbConnection,
+    parent: &TokenDigest,
+) -> Result<Option<(TokenDigest, RefreshRecord)>, StorageError> {
+    Ok(tokens::table
+        .filter(tokens::parent_hash.eq(parent.as_str()))
+        .filter(tokens::rotated_at.is_null())
+        .order(tokens::created_at.desc())
+        .select(RefreshTokenRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(|row| {
+            (
+                TokenDigest::from_stored(row.token_hash.clone()),
+                RefreshRecord::from(row),
+            )
+        }))
+}
+
 /// Marks the token rotated if nobody did before. Returns whether this caller
 /// won the rotation.
 pub fn claim_rotation(

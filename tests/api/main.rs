@@ -31,6 +31,7 @@ mod observability;
 mod oidc;
 mod open_redirect;
 mod reflection;
+mod refresh_grace;
 mod registration;
 mod registry_safety;
 mod resource;
