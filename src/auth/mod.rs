@@ -70,9 +70,16 @@ struct Attempt {
     found: Option<(User, String)>,
     keys: ThrottleKeys,
     is_known_browser: bool,
+    /// For a known browser: the account-wide key, which its attempts still
+    /// count toward (without being refused by it).
+    account_wide: Option<String>,
     account: Reservation,
     ip: Reservation,
 }
+
+/// Known browsers kept per account (the newest): each has counters of its
+/// own, so their number bounds the guesses a password holder could buy.
+const KNOWN_BROWSERS_PER_USER: i64 = 5;
 
 /// A session found from its cookie.
 #[derive(Debug, Clone)]
@@ -209,17 +216,27 @@ impl Accounts {
                     }
                     _ => false,
                 };
-                let keys = match (&presented, is_known_browser) {
-                    (Some(digest), true) => keys.for_known_browser(digest),
-                    _ => keys,
+                let (keys, account_wide) = match (&presented, is_known_browser) {
+                    (Some(digest), true) => {
+                        let account_wide = keys.account.clone();
+                        (keys.for_known_browser(digest), Some(account_wide))
+                    }
+                    _ => (keys, None),
                 };
                 // SECURITY-CASES LG-03: counted before the hash, in order.
                 let account = throttles::reserve(conn, &keys.account, at, at - window)?;
                 let ip = throttles::reserve(conn, &keys.ip, at, at - window)?;
+                // A known browser's attempts count toward the account too, so
+                // several browsers never multiply the guesses everyone else
+                // may make; the account-wide lock does not refuse it.
+                if let Some(key) = &account_wide {
+                    throttles::reserve(conn, key, at, at - window)?;
+                }
                 Ok::<_, StorageError>(Attempt {
                     found,
                     keys,
                     is_known_browser,
+                    account_wide,
                     account,
                     ip,
                 })
@@ -239,6 +256,7 @@ impl Accounts {
             found,
             keys,
             is_known_browser,
+            account_wide,
             ..
         } = attempt;
         let (user, stored) = match found {
@@ -251,9 +269,13 @@ impl Accounts {
             Err(password::HasherError::Busy) => {
                 // Nothing was checked: the attempt does not count.
                 let (account, ip) = (keys.account, keys.ip);
+                let account_wide = account_wide.clone();
                 self.db
                     .write(move |conn| {
                         throttles::release(conn, &account)?;
+                        if let Some(key) = &account_wide {
+                            throttles::release(conn, key)?;
+                        }
                         throttles::release(conn, &ip)
                     })
                     .await?;
@@ -289,8 +311,13 @@ impl Accounts {
                 // reserved count back.
                 throttles::clear(conn, &keys.account)?;
                 throttles::release(conn, &keys.ip)?;
+                if let Some(key) = &account_wide {
+                    // The account's lock keeps holding everyone else.
+                    throttles::release(conn, key)?;
+                }
                 if let Some(digest) = &browser_digest {
                     known_browsers::insert(conn, digest, &user_id, at, at + browser_lifetime)?;
+                    known_browsers::keep_newest(conn, &user_id, KNOWN_BROWSERS_PER_USER)?;
                 }
                 crate::storage::audit::record(
                     conn,
@@ -316,12 +343,17 @@ impl Accounts {
     fn lock_of(&self, attempt: &Attempt) -> Option<i64> {
         let settings = &self.settings.throttle;
         let at = now();
+        // A known browser is not held by its address's lock either: one
+        // stranger behind the same NAT must not lock the owner out (OWASP's
+        // warning about lockout as denial of service). Its own counter, and
+        // its count toward the account, still apply.
         let checks = [
-            (attempt.account, settings.account_max_failures),
-            (attempt.ip, settings.ip_max_failures),
+            Some((attempt.account, settings.account_max_failures)),
+            (!attempt.is_known_browser).then_some((attempt.ip, settings.ip_max_failures)),
         ];
         checks
             .into_iter()
+            .flatten()
             .filter_map(|(reservation, max)| {
                 lock_remaining(&reservation.before, max, settings, at)?;
                 // Tell the wait that now applies, this attempt included.

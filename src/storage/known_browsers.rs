@@ -27,6 +27,39 @@ pub fn insert(
     Ok(())
 }
 
+/// Keeps the user's `keep` newest known browsers and deletes the rest: a
+/// password holder cannot mint browsers without bound, each with counters
+/// of its own.
+pub fn keep_newest(
+    conn: &mut DbConnection,
+    user_id: &UserId,
+    keep: i64,
+) -> Result<usize, StorageError> {
+    let kept: Vec<String> = known_browsers::table
+        .filter(known_browsers::user_id.eq(user_id.as_str()))
+        .order((
+            known_browsers::created_at.desc(),
+            known_browsers::token_hash.desc(),
+        ))
+        .limit(keep)
+        .select(known_browsers::token_hash)
+        .load(conn)?;
+    Ok(diesel::delete(
+        known_browsers::table
+            .filter(known_browsers::user_id.eq(user_id.as_str()))
+            .filter(known_browsers::token_hash.ne_all(kept)),
+    )
+    .execute(conn)?)
+}
+
+/// Forgets every known browser of the user (new password, disabled user).
+pub fn delete_for_user(conn: &mut DbConnection, user_id: &UserId) -> Result<usize, StorageError> {
+    Ok(
+        diesel::delete(known_browsers::table.filter(known_browsers::user_id.eq(user_id.as_str())))
+            .execute(conn)?,
+    )
+}
+
 /// Whether `digest` names an unexpired known browser of `user_id`.
 pub fn is_known_for(
     conn: &mut DbConnection,

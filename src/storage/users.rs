@@ -93,6 +93,8 @@ pub fn set_disabled(
         if disabled && let Some(user) = &user {
             diesel::delete(sessions::table.filter(sessions::user_id.eq(user.id.as_str())))
                 .execute(conn)?;
+            // Browsers known to the account start as strangers again.
+            super::known_browsers::delete_for_user(conn, &user.id)?;
             // LG-08: every app the user connected loses its tokens too.
             super::grants::revoke_for_user(conn, &user.id, "user disabled", now)?;
         }
@@ -138,6 +140,9 @@ pub fn update_password_hash(
                 }
                 None => diesel::delete(of_user).execute(conn)?,
             };
+            // A new password ends every browser's standing: known-browser
+            // tokens made with the old one must not buy guesses at the new.
+            super::known_browsers::delete_for_user(conn, &user.id)?;
             if revoke_grants {
                 super::grants::revoke_for_user(conn, &user.id, "password changed", now)?;
             }

@@ -355,16 +355,116 @@ async fn a_made_up_known_browser_cookie_does_not_lift_the_lock() {
 
 // SECURITY-CASES LG-02: the address lock applies to known browsers too.
 #[tokio::test]
-async fn a_known_browser_is_still_held_by_its_address_lock() {
+async fn a_known_browser_is_not_held_by_its_address_lock() {
+    // Outside attack, finding 5: one stranger behind the owner's NAT must
+    // not lock the owner out of the browser she always uses.
     let app = spawn_app_with(|s| s.throttle.ip_max_failures = 3).await;
     app.create_user("alice", PASSWORD).await;
     let owner = browser_from(&app, 2);
     assert_eq!(owner.login("alice", PASSWORD).await.status(), 303);
     sign_out(&owner).await;
+    let stranger = browser_from(&app, 2);
     for name in ["a1", "a2", "a3"] {
-        assert_eq!(owner.login(name, "wrong password").await.status(), 401);
+        assert_eq!(stranger.login(name, "wrong password").await.status(), 401);
     }
-    assert_eq!(owner.login("alice", PASSWORD).await.status(), 429);
+    assert_eq!(
+        stranger.login("alice", PASSWORD).await.status(),
+        429,
+        "the address is locked for everyone else"
+    );
+    assert_eq!(owner.login("alice", PASSWORD).await.status(), 303);
+}
+
+// Outside attack, finding 1: known-browser tokens made with the old
+// password buy no guesses at the new one, and a password holder cannot mint
+// browsers without bound.
+#[tokio::test]
+async fn a_new_password_forgets_known_browsers_and_each_account_keeps_a_few() {
+    let app = spawn_app_with(|s| s.throttle.ip_max_failures = 1000).await;
+    app.create_user("alice", PASSWORD).await;
+    let mut known = Vec::new();
+    for _ in 0..8 {
+        let browser = app.new_browser();
+        assert_eq!(browser.login("alice", PASSWORD).await.status(), 303);
+        sign_out(&browser).await;
+        known.push(browser);
+    }
+    assert_eq!(
+        known_browser_rows(&app).await,
+        5,
+        "the newest five are kept"
+    );
+    // The account is locked by a stranger: the five kept browsers still get
+    // in, the three forgotten ones are strangers again.
+    let max = app.settings.throttle.account_max_failures;
+    for _ in 0..max {
+        assert_eq!(app.login("alice", "wrong password").await.status(), 401);
+    }
+    let mut still_known = Vec::new();
+    let mut strangers = 0;
+    for browser in &known {
+        match browser.login("alice", PASSWORD).await.status().as_u16() {
+            303 => {
+                sign_out(browser).await;
+                still_known.push(browser);
+            }
+            429 => strangers += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!((still_known.len(), strangers), (5, 3));
+
+    let name = tessera::domain::Username::parse("alice").expect("name");
+    tessera::auth::admin::set_password(
+        &app.db,
+        name,
+        tessera::domain::Password::presented("a brand new password".to_owned()),
+        false,
+    )
+    .await
+    .expect("password set");
+    assert_eq!(known_browser_rows(&app).await, 0);
+    assert_eq!(
+        still_known[0]
+            .login("alice", "a brand new password")
+            .await
+            .status(),
+        429,
+        "after the reset it is a stranger: the account lock holds it"
+    );
+}
+
+// Outside attack, finding 1: a known browser's failures count toward the
+// account as well, so several of them cannot multiply the guesses.
+#[tokio::test]
+async fn a_known_browsers_failures_also_count_toward_the_account() {
+    let app = spawn_app_with(|s| s.throttle.ip_max_failures = 1000).await;
+    app.create_user("alice", PASSWORD).await;
+    let owner = app.new_browser();
+    assert_eq!(owner.login("alice", PASSWORD).await.status(), 303);
+    sign_out(&owner).await;
+    let max = app.settings.throttle.account_max_failures;
+    for _ in 0..max {
+        assert_eq!(owner.login("alice", "wrong password").await.status(), 401);
+    }
+    assert_eq!(
+        app.new_browser().login("alice", PASSWORD).await.status(),
+        429,
+        "strangers are locked by the known browser's failures too"
+    );
+}
+
+async fn known_browser_rows(app: &crate::helpers::TestApp) -> i64 {
+    app.db
+        .run(|conn| {
+            Ok::<_, StorageError>(
+                tessera::storage::schema::known_browsers::table
+                    .count()
+                    .get_result::<i64>(conn)?,
+            )
+        })
+        .await
+        .expect("count")
 }
 
 // SECURITY-CASES LG-03: with every hasher busy past the wait, sign-in
