@@ -235,28 +235,143 @@ fn verify_same_origin(req: &HttpRequest, expected_origin: &str) -> Result<(), Pa
 }
 
 /// The client's address for throttling: the TCP peer, or, when the peer is
-/// a trusted proxy, the right-most `X-Forwarded-For` entry that is not a
-/// trusted proxy itself (entries left of it are client-controlled).
+/// a trusted proxy, the right-most forwarded entry that is not a trusted
+/// proxy itself (entries left of it are client-controlled). Forwarded
+/// entries come from `X-Forwarded-For`, or from RFC 7239 `Forwarded`
+/// (`for=`) when there is no `X-Forwarded-For`.
 pub fn client_ip(req: &HttpRequest, trusted_proxies: &[IpAddr]) -> String {
-    let peer = req.peer_addr().map(|addr| addr.ip());
-    let Some(peer) = peer else {
+    let Some(peer) = req.peer_addr().map(|addr| addr.ip()) else {
         return "unknown".to_owned();
     };
+    let header = |name: &str| -> Vec<String> {
+        req.headers()
+            .get_all(name)
+            .filter_map(|value| value.to_str().ok())
+            .map(str::to_owned)
+            .collect()
+    };
+    client_address(
+        peer,
+        trusted_proxies,
+        &header("x-forwarded-for"),
+        &header("forwarded"),
+    )
+}
+
+/// [`client_ip`] without the request, for tests. An entry a trusted proxy
+/// forwarded that carries a port (`203.0.113.7:4711`, `[2001:db8::1]:443`,
+/// as some load balancers write it) counts as its address. One that cannot
+/// be read at all is still the client's, under a key of its own: falling
+/// back to the proxy's address would put every forwarded client under one
+/// key, and strangers could lock everyone out.
+pub fn client_address(
+    peer: IpAddr,
+    trusted_proxies: &[IpAddr],
+    x_forwarded_for: &[String],
+    forwarded: &[String],
+) -> String {
     if !trusted_proxies.contains(&peer) {
         return peer.to_string();
     }
-    let forwarded = req
-        .headers()
-        .get_all("x-forwarded-for")
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .map(str::trim)
-        .collect::<Vec<_>>();
-    forwarded
+    let mut entries: Vec<String> = x_forwarded_for
         .iter()
-        .rev()
-        .filter_map(|entry| entry.parse::<IpAddr>().ok())
-        .find(|ip| !trusted_proxies.contains(ip))
-        .unwrap_or(peer)
-        .to_string()
+        .flat_map(|value| value.split(','))
+        .map(|entry| entry.trim().to_owned())
+        .filter(|entry| !entry.is_empty())
+        .collect();
+    if entries.is_empty() {
+        entries = forwarded
+            .iter()
+            .flat_map(|value| value.split(','))
+            .flat_map(|element| element.split(';'))
+            .filter_map(|pair| {
+                let (key, value) = pair.trim().split_once('=')?;
+                key.eq_ignore_ascii_case("for")
+                    .then(|| value.trim().trim_matches('"').to_owned())
+            })
+            .collect();
+    }
+    for entry in entries.iter().rev() {
+        match forwarded_ip(entry) {
+            Some(ip) if trusted_proxies.contains(&ip) => continue,
+            Some(ip) => return ip.to_string(),
+            None => {
+                tracing::debug!("a forwarded client address could not be read");
+                let digest = crate::domain::TokenDigest::of(entry.as_bytes());
+                return format!("forwarded:{}", &digest.as_str()[..16]);
+            }
+        }
+    }
+    peer.to_string()
+}
+
+/// An address as proxies write it: `192.0.2.1`, `192.0.2.1:80`,
+/// `2001:db8::1`, `[2001:db8::1]`, `[2001:db8::1]:443`.
+fn forwarded_ip(entry: &str) -> Option<IpAddr> {
+    if let Ok(ip) = entry.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    if let Ok(socket) = entry.parse::<std::net::SocketAddr>() {
+        return Some(socket.ip());
+    }
+    entry
+        .strip_prefix('[')
+        .and_then(|rest| rest.strip_suffix(']'))
+        .and_then(|inner| inner.parse::<IpAddr>().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(raw: &str) -> IpAddr {
+        raw.parse().expect("IP")
+    }
+
+    #[test]
+    fn forwarded_addresses_are_read_with_or_without_ports_and_never_fall_back_to_the_proxy() {
+        let proxy = ip("127.0.0.2");
+        let trusted = [proxy];
+        let xff = |v: &str| vec![v.to_owned()];
+        for (header, client) in [
+            ("203.0.113.7", "203.0.113.7"),
+            ("203.0.113.7:4711", "203.0.113.7"),
+            ("2001:db8::1", "2001:db8::1"),
+            ("[2001:db8::1]", "2001:db8::1"),
+            ("[2001:db8::1]:443", "2001:db8::1"),
+            // Left of the right-most untrusted entry is the client's own text.
+            ("6.6.6.6, 203.0.113.7:1", "203.0.113.7"),
+            // A trusted proxy in the chain is skipped.
+            ("203.0.113.7, 127.0.0.2", "203.0.113.7"),
+        ] {
+            assert_eq!(
+                client_address(proxy, &trusted, &xff(header), &[]),
+                client,
+                "{header}"
+            );
+        }
+        let garbage = client_address(proxy, &trusted, &xff("not an address"), &[]);
+        assert!(garbage.starts_with("forwarded:"), "{garbage}");
+        assert_ne!(
+            garbage,
+            client_address(proxy, &trusted, &xff("another garbage"), &[]),
+            "unreadable entries are told apart, never one shared key"
+        );
+        assert_eq!(
+            client_address(
+                proxy,
+                &trusted,
+                &[],
+                &["for=\"[2001:db8::7]:80\";proto=https".to_owned()]
+            ),
+            "2001:db8::7",
+            "RFC 7239 Forwarded when there is no X-Forwarded-For"
+        );
+        assert_eq!(client_address(proxy, &trusted, &[], &[]), "127.0.0.2");
+        assert_eq!(
+            client_address(ip("198.51.100.1"), &trusted, &xff("203.0.113.7"), &[]),
+            "198.51.100.1",
+            "an untrusted peer's header is ignored"
+        );
+    }
 }

@@ -548,3 +548,49 @@ async fn known_browser_tokens_are_stored_as_digests_and_pruned_when_expired() {
         .expect("prune");
     assert!(rows().await.is_empty());
 }
+
+// Outside attack, finding 2: forwarded entries with a port (as some load
+// balancers write them) are the client's address, never the proxy's: strangers
+// cannot lock every forwarded client out under the proxy's key.
+#[tokio::test]
+async fn forwarded_entries_with_ports_count_as_their_own_clients() {
+    let app = spawn_app_with(|s| {
+        s.server.trusted_proxies = vec!["127.0.0.1".parse().expect("IP")];
+        s.throttle.ip_max_failures = 3;
+    })
+    .await;
+    app.create_user("kate", PASSWORD).await;
+    let login_from = |forwarded: &'static str, username: &'static str, password: &'static str| {
+        let browser = app.new_browser();
+        async move {
+            let csrf = browser.login_csrf().await;
+            browser
+                .client
+                .post(browser.url("/login"))
+                .header("x-forwarded-for", forwarded)
+                .form(&[
+                    ("username", username),
+                    ("password", password),
+                    ("csrf_token", &csrf),
+                ])
+                .send()
+                .await
+                .expect("POST")
+                .status()
+                .as_u16()
+        }
+    };
+    for name in ["s1", "s2", "s3"] {
+        assert_eq!(login_from("10.120.3.1:40003", name, "wrong").await, 401);
+    }
+    assert_eq!(
+        login_from("10.120.3.1:40004", "kate", PASSWORD).await,
+        429,
+        "the guessing address is locked, whatever its port"
+    );
+    assert_eq!(
+        login_from("[2001:db8::1]:443", "kate", PASSWORD).await,
+        303,
+        "another forwarded client is not"
+    );
+}
