@@ -60,6 +60,10 @@ impl StorageError {
                     || message.contains("disk I/O error")
                     || message.contains("server closed the connection")
                     || message.contains("connection")
+                    // PostgreSQL's own bound (`statement_timeout`, the same
+                    // as `database.query_timeout_ms`) fired before ours:
+                    // "canceling statement due to statement timeout".
+                    || message.contains("canceling statement")
             }
             _ => false,
         }

@@ -306,3 +306,25 @@ async fn unbounded_work_outlives_the_query_timeout() {
         .await;
     assert!(bounded.is_err(), "the ordinary path is bounded");
 }
+
+// Outside attack, finding 3: when PostgreSQL's statement_timeout fires
+// before tessera's own bound, the request is "unavailable" (503), not a 500.
+#[tokio::test]
+async fn a_statement_cancelled_by_the_server_counts_as_unavailable() {
+    if postgres_base_url().is_none() {
+        eprintln!("skipped: needs PostgreSQL (set TESSERA_TEST_DATABASE_URL); CI runs it");
+        return;
+    }
+    let (db, _dir, _postgres) = small_db(0).await;
+    let cancelled = db
+        .run_unbounded(|conn| {
+            use diesel::RunQueryDsl as _;
+            use diesel::connection::SimpleConnection as _;
+            conn.batch_execute("SET statement_timeout = 50")?;
+            diesel::sql_query("SELECT pg_sleep(1)").execute(conn)?;
+            Ok::<_, tessera::storage::StorageError>(())
+        })
+        .await;
+    let error = cancelled.expect_err("the server cancelled it");
+    assert!(error.is_unavailable(), "{error:?}");
+}
