@@ -28,6 +28,16 @@ fn known_browser_cookie_name(cookies: &CookieNames) -> &'static str {
     }
 }
 
+/// The resume-binding cookie: names the browser that parked an
+/// authorization request while it signs in, and survives the sign-in.
+fn resume_cookie_name(cookies: &CookieNames) -> &'static str {
+    if cookies.secure {
+        "__Host-tessera_resume"
+    } else {
+        "tessera_resume"
+    }
+}
+
 /// The browser making a request.
 pub struct Browser {
     /// The signed-in session, if the session cookie names a live one.
@@ -42,6 +52,9 @@ pub struct Browser {
     csrf_cookie: Option<SecretToken>,
     /// A CSRF cookie created for this response, to be set on it.
     new_csrf_cookie: Option<SecretToken>,
+    /// The resume-binding cookie, and one created for this response.
+    resume_cookie: Option<SecretToken>,
+    new_resume_cookie: bool,
     cookies: CookieNames,
 }
 
@@ -57,13 +70,14 @@ impl FromRequest for Browser {
                 .filter(|v| !v.is_empty() && v.len() <= MAX_COOKIE_VALUE)
                 .map(SecretToken::from_presented)
         };
-        let (session_cookie, csrf_cookie, known_browser) = match &state {
+        let (session_cookie, csrf_cookie, known_browser, resume_cookie) = match &state {
             Some(state) => (
                 read(state.cookies.session),
                 read(state.cookies.csrf),
                 read(known_browser_cookie_name(&state.cookies)),
+                read(resume_cookie_name(&state.cookies)),
             ),
-            None => (None, None, None),
+            None => (None, None, None, None),
         };
         Box::pin(async move {
             let state = state.ok_or_else(|| {
@@ -79,6 +93,8 @@ impl FromRequest for Browser {
                 known_browser,
                 csrf_cookie,
                 new_csrf_cookie: None,
+                resume_cookie,
+                new_resume_cookie: false,
                 cookies: state.cookies.clone(),
             })
         })
@@ -133,11 +149,35 @@ impl Browser {
         Ok(())
     }
 
-    /// Adds the cookies this response must carry (a new CSRF cookie).
+    /// What names this browser to a request it parks while it signs in:
+    /// the SHA-256 of its resume-binding cookie, created here if missing (and
+    /// set by [`Browser::finish`]).
+    pub fn resume_binding(&mut self) -> Result<crate::domain::TokenDigest, PageError> {
+        if self.resume_cookie.is_none() {
+            let fresh = SecretToken::generate()
+                .map_err(|e| PageError::Internal(anyhow::anyhow!("no randomness: {e}")))?;
+            self.resume_cookie = Some(fresh);
+            self.new_resume_cookie = true;
+        }
+        Ok(self
+            .resume_cookie
+            .as_ref()
+            .map(SecretToken::digest)
+            .unwrap_or_else(|| crate::domain::TokenDigest::of(b"")))
+    }
+
+    /// Adds the cookies this response must carry (a new CSRF or
+    /// resume-binding cookie).
     pub fn finish(&self, mut response: HttpResponse) -> HttpResponse {
         if let Some(token) = &self.new_csrf_cookie {
             let cookie = self.cookie(self.cookies.csrf, token.expose().to_owned(), None);
             let _ = response.add_cookie(&cookie);
+        }
+        if self.new_resume_cookie
+            && let Some(token) = &self.resume_cookie
+        {
+            let name = resume_cookie_name(&self.cookies);
+            let _ = response.add_cookie(&self.cookie(name, token.expose().to_owned(), None));
         }
         response
     }

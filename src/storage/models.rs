@@ -229,6 +229,7 @@ pub(super) struct ResumeRow {
     pub id_hash: String,
     pub query: String,
     pub session_hash: Option<String>,
+    pub browser_hash: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,
 }

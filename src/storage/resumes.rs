@@ -15,6 +15,9 @@ pub struct ParkedRequest {
     pub query: String,
     /// The session present when the request was parked, if any.
     pub session_hash: Option<String>,
+    /// SHA-256 of the browser's resume-binding cookie: only that browser
+    /// may resume the request.
+    pub browser_hash: Option<String>,
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
 }
@@ -28,6 +31,7 @@ pub fn insert(
         id_hash: digest.as_str().to_owned(),
         query: request.query.clone(),
         session_hash: request.session_hash.clone(),
+        browser_hash: request.browser_hash.clone(),
         created_at: request.created_at,
         expires_at: request.expires_at,
     };
@@ -52,6 +56,7 @@ pub fn find(
         .map(|row| ParkedRequest {
             query: row.query,
             session_hash: row.session_hash,
+            browser_hash: row.browser_hash,
             created_at: row.created_at,
             expires_at: row.expires_at,
         }))

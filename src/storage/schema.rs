@@ -168,6 +168,7 @@ diesel::table! {
         id_hash -> Text,
         query -> Text,
         session_hash -> Nullable<Text>,
+        browser_hash -> Nullable<Text>,
         created_at -> BigInt,
         expires_at -> BigInt,
     }

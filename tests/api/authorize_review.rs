@@ -534,3 +534,41 @@ async fn the_consent_page_names_the_requested_resource() {
         .expect("page");
     assert!(!plain.contains("The access will be for"));
 }
+
+// Outside attack, finding 4: a parked request belongs to the browser that
+// parked it. A leaked resume link does nothing in another browser, even one
+// that signs in for it.
+#[tokio::test]
+async fn a_resume_link_works_only_in_the_browser_that_parked_it() {
+    let app = spawn_app().await;
+    let client = app.register(confidential_client()).await;
+    app.create_user("alice", PASSWORD).await;
+    app.create_user("bob", PASSWORD).await;
+    let parked_by = app.new_browser();
+    let response = parked_by.authorize(&request(&client, &[])).await;
+    assert_eq!(response.status(), 303);
+    let to_login = location(&response);
+    let resume = query_of(&format!("http://x{to_login}"))["return_to"].clone();
+
+    let other = app.new_browser();
+    let _ = sign_in_through(
+        &other,
+        &format!(
+            "/login?{}",
+            serde_urlencoded::to_string([("return_to", resume.as_str())]).expect("query")
+        ),
+        "bob",
+    )
+    .await;
+    let stolen = other.get(&resume).await;
+    assert_eq!(stolen.status(), 400, "another browser cannot resume it");
+    assert!(!stolen.headers().contains_key("location"));
+
+    let back = sign_in_through(&parked_by, &to_login, "alice").await;
+    let resumed = parked_by.get(&back).await;
+    assert_eq!(
+        resumed.status(),
+        200,
+        "the consent page, in the browser that asked"
+    );
+}

@@ -3,11 +3,14 @@
 -- `nonce` of any allowed length survive and `prompt` is kept (F7). Only the
 -- SHA-256 of the id is stored. `session_hash` is the session that was
 -- present when the request was parked: a request that asked for a fresh
--- sign-in (prompt=login, max_age) needs another one.
+-- sign-in (prompt=login, max_age) needs another one. `browser_hash` binds
+-- the row to the browser that parked it (a cookie of its own): a leaked
+-- resume link is useless in any other browser.
 CREATE TABLE authorization_resumes (
     id_hash      TEXT PRIMARY KEY NOT NULL,
     query        TEXT NOT NULL,
     session_hash TEXT,
+    browser_hash TEXT,
     created_at   BIGINT NOT NULL,
     expires_at   BIGINT NOT NULL
 );

@@ -68,6 +68,7 @@ pub async fn start(
         token_digest: current.token.digest(),
     });
     let ip = client_ip(&req, &state.settings.server.trusted_proxies);
+    let binding = browser.resume_binding()?;
     let step = state
         .db
         .write(move |conn| {
@@ -77,6 +78,7 @@ pub async fn start(
                 &keys,
                 &query,
                 session.as_ref(),
+                &binding,
                 &ip,
                 now(),
             ))
@@ -89,7 +91,7 @@ pub async fn start(
             resume_id,
             login_hint,
             reauth,
-        }) => Ok(see_other(&login_location(&resume_id, login_hint, reauth))),
+        }) => Ok(browser.finish(see_other(&login_location(&resume_id, login_hint, reauth)))),
         Ok(Step::ChooseAccount {
             resume_id,
             client_name,

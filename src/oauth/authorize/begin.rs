@@ -16,6 +16,8 @@ use crate::storage::{DbConnection, throttles};
 
 /// How long a parked request waits for the sign-in (seconds).
 const RESUME_TTL_SECS: i64 = 900;
+/// Longest `login_hint` used (and parked); `validate` ignores longer ones.
+const MAX_LOGIN_HINT_LEN: usize = 256;
 /// The window of `throttle.parked_requests_per_ip` (review F13: bounded
 /// rows; they also expire after `RESUME_TTL_SECS` and are pruned).
 const PARK_WINDOW_SECS: i64 = 600;
@@ -39,6 +41,30 @@ const RECOGNISED: [&str; 14] = [
     "response_mode",
     "resource",
 ];
+
+/// Who is asking: the session, the browser (the SHA-256 of its
+/// resume-binding cookie, which survives signing in) and its address.
+struct Seen<'a> {
+    session: Option<&'a SessionView>,
+    browser: &'a TokenDigest,
+    client_ip: &'a str,
+}
+
+/// The parked request `id` names, if it is live and was parked by this very
+/// browser: a leaked resume link is useless anywhere else.
+fn parked_by(
+    conn: &mut DbConnection,
+    id: &SecretToken,
+    browser: &TokenDigest,
+    now: UnixTime,
+) -> Result<Option<ParkedRequest>, Rejection> {
+    Ok(resumes::find(conn, &id.digest(), now)?.filter(|parked| {
+        parked
+            .browser_hash
+            .as_deref()
+            .is_some_and(|stored| crate::domain::constant_time_eq(stored, browser.as_str()))
+    }))
+}
 
 /// The browser's session as the endpoint needs it.
 #[derive(Debug, Clone)]
@@ -76,12 +102,18 @@ pub fn begin(
     keys: &KeySet,
     raw_query: &str,
     session: Option<&SessionView>,
+    browser: &TokenDigest,
     client_ip: &str,
     now: UnixTime,
 ) -> Result<Step, Rejection> {
-    match steps(conn, settings, keys, raw_query, session, client_ip, now) {
+    let seen = Seen {
+        session,
+        browser,
+        client_ip,
+    };
+    match steps(conn, settings, keys, raw_query, &seen, now) {
         Err(Rejection::Redirect(mut redirect)) if redirect.unverified_client.is_some() => {
-            if vouched_for(conn, raw_query, session, now)? {
+            if vouched_for(conn, raw_query, &seen, now)? {
                 redirect.unverified_client = None;
             }
             Err(Rejection::Redirect(redirect))
@@ -99,16 +131,16 @@ pub fn begin(
 fn vouched_for(
     conn: &mut DbConnection,
     raw_query: &str,
-    session: Option<&SessionView>,
+    seen: &Seen<'_>,
     now: UnixTime,
 ) -> Result<bool, Rejection> {
-    let Some(current) = session else {
+    let Some(current) = seen.session else {
         return Ok(false);
     };
     let presented = Params::parse(raw_query);
     let (query, parked_at) = match presented.get("resume") {
         Some(id) if id.len() <= 128 => {
-            match resumes::find(conn, &SecretToken::from_presented(id).digest(), now)? {
+            match parked_by(conn, &SecretToken::from_presented(id), seen.browser, now)? {
                 Some(parked) => (parked.query, Some(parked.created_at)),
                 None => return Ok(false),
             }
@@ -135,10 +167,10 @@ fn steps(
     settings: &Settings,
     keys: &KeySet,
     raw_query: &str,
-    session: Option<&SessionView>,
-    client_ip: &str,
+    seen: &Seen<'_>,
     now: UnixTime,
 ) -> Result<Step, Rejection> {
+    let session = seen.session;
     let presented = Params::parse(raw_query);
     let resumed = match presented.get("resume") {
         None => None,
@@ -146,7 +178,7 @@ fn steps(
             let id = (id.len() <= 128)
                 .then(|| SecretToken::from_presented(id))
                 .ok_or_else(expired)?;
-            let parked = resumes::find(conn, &id.digest(), now)?.ok_or_else(expired)?;
+            let parked = parked_by(conn, &id, seen.browser, now)?.ok_or_else(expired)?;
             Some((id, parked))
         }
     };
@@ -164,7 +196,7 @@ fn steps(
                 "the user must sign in".to_owned(),
             )));
         }
-        let resume_id = park(conn, settings, &params, resumed, session, client_ip, now)?;
+        let resume_id = park(conn, settings, &params, resumed, seen, now)?;
         return Ok(Step::SignIn {
             resume_id,
             login_hint: request.login_hint.clone(),
@@ -185,7 +217,7 @@ fn steps(
             )));
         }
         let client_name = request.client.name.clone();
-        let resume_id = park(conn, settings, &params, resumed, session, client_ip, now)?;
+        let resume_id = park(conn, settings, &params, resumed, seen, now)?;
         return Ok(Step::ChooseAccount {
             resume_id,
             client_name,
@@ -247,10 +279,10 @@ fn park(
     settings: &Settings,
     params: &Params,
     resumed: Option<(SecretToken, ParkedRequest)>,
-    session: Option<&SessionView>,
-    client_ip: &str,
+    seen: &Seen<'_>,
     now: UnixTime,
 ) -> Result<SecretToken, Rejection> {
+    let (session, client_ip) = (seen.session, seen.client_ip);
     if let Some((id, _)) = resumed {
         return Ok(id);
     }
@@ -269,6 +301,10 @@ fn park(
         if key == "resource" {
             pairs.extend(params.all(key).iter().map(|value| (key, value.as_str())));
         } else if let Some(value) = params.get(key) {
+            // A hint `validate` ignores for its length is not stored either.
+            if key == "login_hint" && value.len() > MAX_LOGIN_HINT_LEN {
+                continue;
+            }
             pairs.push((key, value));
         }
     }
@@ -282,6 +318,7 @@ fn park(
         &ParkedRequest {
             query,
             session_hash: session.map(|s| s.token_digest.as_str().to_owned()),
+            browser_hash: Some(seen.browser.as_str().to_owned()),
             created_at: now,
             expires_at: now + RESUME_TTL_SECS,
         },
