@@ -20,7 +20,7 @@ use crate::domain::{
 use crate::storage::pending::{self, PendingAuthorization};
 use crate::storage::{DbConnection, StorageError, clients, grants};
 
-pub use begin::{SessionView, Step, begin};
+pub use begin::{Seen, SessionView, Step, begin};
 pub use consent::{AnswerError, ConsentAnswer, answer};
 
 /// Longest `state` and `nonce` accepted (bytes).

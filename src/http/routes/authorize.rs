@@ -14,7 +14,7 @@ use crate::http::pages::{
 };
 use crate::http::state::AppState;
 use crate::oauth::authorize::{
-    self, AnswerError, ConsentAnswer, Decision, Rejection, SessionView, Step,
+    self, AnswerError, ConsentAnswer, Decision, Rejection, Seen, SessionView, Step,
 };
 
 /// A 302 to the client (errors and codes from GET).
@@ -77,9 +77,11 @@ pub async fn start(
                 &settings,
                 &keys,
                 &query,
-                session.as_ref(),
-                &binding,
-                &ip,
+                &Seen {
+                    session: session.as_ref(),
+                    browser: &binding,
+                    client_ip: &ip,
+                },
                 now(),
             ))
         })

@@ -44,10 +44,10 @@ const RECOGNISED: [&str; 14] = [
 
 /// Who is asking: the session, the browser (the SHA-256 of its
 /// resume-binding cookie, which survives signing in) and its address.
-struct Seen<'a> {
-    session: Option<&'a SessionView>,
-    browser: &'a TokenDigest,
-    client_ip: &'a str,
+pub struct Seen<'a> {
+    pub session: Option<&'a SessionView>,
+    pub browser: &'a TokenDigest,
+    pub client_ip: &'a str,
 }
 
 /// The parked request `id` names, if it is live and was parked by this very
@@ -101,19 +101,12 @@ pub fn begin(
     settings: &Settings,
     keys: &KeySet,
     raw_query: &str,
-    session: Option<&SessionView>,
-    browser: &TokenDigest,
-    client_ip: &str,
+    seen: &Seen<'_>,
     now: UnixTime,
 ) -> Result<Step, Rejection> {
-    let seen = Seen {
-        session,
-        browser,
-        client_ip,
-    };
-    match steps(conn, settings, keys, raw_query, &seen, now) {
+    match steps(conn, settings, keys, raw_query, seen, now) {
         Err(Rejection::Redirect(mut redirect)) if redirect.unverified_client.is_some() => {
-            if vouched_for(conn, raw_query, &seen, now)? {
+            if vouched_for(conn, raw_query, seen, now)? {
                 redirect.unverified_client = None;
             }
             Err(Rejection::Redirect(redirect))
