@@ -33,6 +33,11 @@ pub struct Params {
     repeatable: HashMap<String, Vec<String>>,
 }
 
+/// A form body that is not `application/x-www-form-urlencoded` as RFC 6749
+/// Appendix B defines it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MalformedForm;
+
 /// Parameters a request may carry more than once: RFC 8707 `resource`.
 const REPEATABLE: [&str; 1] = ["resource"];
 
@@ -54,6 +59,44 @@ impl Params {
             }
         }
         params
+    }
+
+    /// Parses a form body strictly (RFC 6749 Appendix B, SECURITY-CASES
+    /// IV-04): a body with a malformed percent escape (`%zz`, a lone `%`), an
+    /// escape that decodes to something other than UTF-8 (`%ff%fe`), or a
+    /// pair without a name (`=x`) is refused, not guessed at.
+    pub fn parse_form(raw: &str) -> Result<Self, MalformedForm> {
+        for pair in raw.split('&').filter(|pair| !pair.is_empty()) {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            if name.is_empty() {
+                return Err(MalformedForm);
+            }
+            for part in [name, value] {
+                let bytes = part.as_bytes();
+                let mut decoded = Vec::with_capacity(bytes.len());
+                let mut i = 0;
+                while i < bytes.len() {
+                    match bytes[i] {
+                        b'%' => {
+                            let hex = bytes.get(i + 1..i + 3).ok_or(MalformedForm)?;
+                            let text = std::str::from_utf8(hex).map_err(|_| MalformedForm)?;
+                            decoded.push(u8::from_str_radix(text, 16).map_err(|_| MalformedForm)?);
+                            i += 3;
+                        }
+                        b'+' => {
+                            decoded.push(b' ');
+                            i += 1;
+                        }
+                        other => {
+                            decoded.push(other);
+                            i += 1;
+                        }
+                    }
+                }
+                std::str::from_utf8(&decoded).map_err(|_| MalformedForm)?;
+            }
+        }
+        Ok(Self::parse(raw))
     }
 
     /// The value of a parameter given once with a non-empty value.
@@ -163,6 +206,26 @@ mod tests {
         assert_eq!(params.get("c"), None);
         assert_eq!(params.repeated_key(), Some("c"));
         assert_eq!(params.get("d"), Some("x y"));
+    }
+
+    // SECURITY-CASES IV-04
+    #[test]
+    fn malformed_form_bodies_are_refused() {
+        for bad in [
+            "%zz=1", "a=%", "a=%4", "a=b&&=&c", "=x", "a=%ff%fe", "%e2%82=1",
+        ] {
+            assert_eq!(Params::parse_form(bad).err(), Some(MalformedForm), "{bad}");
+        }
+        for good in [
+            "",
+            "a=1&b=",
+            "a=1&",
+            "scope=openid+profile",
+            "x=%E2%82%AC",
+            "a",
+        ] {
+            assert!(Params::parse_form(good).is_ok(), "{good}");
+        }
     }
 
     const NOTES: &str = "https://notes-api.example";

@@ -158,3 +158,32 @@ async fn a_page_that_does_not_exist_is_a_404_page() {
             .contains("There is no page at this address.")
     );
 }
+
+// SECURITY-CASES IV-04: malformed form bodies are refused at the back
+// channel, not guessed at (outside attack, finding 8).
+#[tokio::test]
+async fn malformed_form_bodies_get_invalid_request_at_the_back_channel() {
+    let app = crate::helpers::spawn_app().await;
+    let client = app.register(crate::helpers::confidential_client()).await;
+    for path in ["/oauth2/token", "/oauth2/introspect", "/oauth2/revoke"] {
+        for body in [
+            "grant_type=client_credentials&%zz=1",
+            "grant_type=client_credentials&&=&c",
+            "token=abc&x=%ff%fe",
+            "token=abc&x=%",
+        ] {
+            let response = app
+                .client
+                .post(app.url(path))
+                .basic_auth(&client.id, client.secret.as_deref())
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await
+                .expect("POST");
+            assert_eq!(response.status(), 400, "{path} {body}");
+            let answer: serde_json::Value = response.json().await.expect("JSON");
+            assert_eq!(answer["error"], "invalid_request", "{path} {body}");
+        }
+    }
+}

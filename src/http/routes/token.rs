@@ -21,24 +21,7 @@ pub async fn exchange(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let is_form = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| {
-            v.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
-    if !is_form {
-        return Err(OAuthError::InvalidRequest(
-            "the body must be application/x-www-form-urlencoded".to_owned(),
-        )
-        .into());
-    }
-    let text = std::str::from_utf8(&body)
-        .map_err(|_| OAuthError::InvalidRequest("the body is not UTF-8".to_owned()))?;
-    let params = Params::parse(text);
+    let params = read_form(&req, &body)?;
     let span = tracing::Span::current();
     if let Some(grant_type) = params.get("grant_type") {
         span.record("grant.type", grant_type.get(..40).unwrap_or(grant_type));
@@ -171,7 +154,12 @@ pub fn read_form(req: &HttpRequest, body: &[u8]) -> Result<Params, ApiError> {
     }
     let text = std::str::from_utf8(body)
         .map_err(|_| OAuthError::InvalidRequest("the body is not UTF-8".to_owned()))?;
-    Ok(Params::parse(text))
+    Params::parse_form(text).map_err(|_| {
+        OAuthError::InvalidRequest(
+            "the body is not valid application/x-www-form-urlencoded".to_owned(),
+        )
+        .into()
+    })
 }
 
 /// The `Authorization` header as text (an unreadable one becomes empty, which
