@@ -77,6 +77,10 @@ struct Attempt {
     ip: Reservation,
 }
 
+/// Signed-in browsers kept per account (the newest); older ones are signed
+/// out.
+const SESSIONS_PER_USER: i64 = 50;
+
 /// Known browsers kept per account (the newest): each has counters of its
 /// own, so their number bounds the guesses a password holder could buy.
 const KNOWN_BROWSERS_PER_USER: i64 = 5;
@@ -406,7 +410,9 @@ impl Accounts {
                     sessions::delete(conn, &previous.digest())?;
                 }
                 let at = now();
-                sessions::insert(conn, &digest, &user_id, at, at + lifetime)
+                sessions::insert(conn, &digest, &user_id, at, at + lifetime)?;
+                sessions::keep_newest(conn, &user_id, SESSIONS_PER_USER)?;
+                Ok::<_, StorageError>(())
             })
             .await?;
         Ok(token)

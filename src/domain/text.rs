@@ -61,6 +61,10 @@ pub fn is_styled_letter(c: char) -> bool {
         | '\u{1d400}'..='\u{1d7ff}'
         | '\u{2460}'..='\u{24ff}'
         | '\u{1f100}'..='\u{1f1ff}'
+        // Combining overlays that strike a letter through ("G̸oogle") and
+        // the combining marks for symbols (enclosing circles, keycaps).
+        | '\u{0334}'..='\u{0338}'
+        | '\u{20d0}'..='\u{20ff}'
     )
 }
 
@@ -188,6 +192,7 @@ mod tests {
                 TextError::StyledLetters,
             ),
             ("Goo\u{1d173}gle", TextError::Invisible),
+            ("G\u{0338}oogle", TextError::StyledLetters),
         ] {
             assert_eq!(display_name(raw), Err(why), "{raw:?}");
         }

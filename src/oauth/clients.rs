@@ -135,6 +135,13 @@ pub fn validate(
         field: "name",
         message: e.to_string(),
     })?;
+    // A third party's app may not pass for the server itself.
+    if registration.self_registered && name.to_lowercase().contains("tessera") {
+        return Err(RegistrationError::Field {
+            field: "name",
+            message: "must not contain the name of this server".to_owned(),
+        });
+    }
     if name.is_empty() || name.chars().count() > 100 {
         return Err(RegistrationError::Field {
             field: "name",

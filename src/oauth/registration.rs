@@ -27,6 +27,9 @@ pub struct ClientMetadata {
     pub tos_uri: Option<String>,
     #[serde(default)]
     pub post_logout_redirect_uris: Vec<String>,
+    /// RFC 7592 §2.2: an update names the client it updates; it must be the
+    /// one in the URL.
+    pub client_id: Option<String>,
     /// OIDC Registration: only `public` subjects exist here.
     pub subject_type: Option<String>,
     /// OIDC Registration: ID tokens are signed with `keys.id_token_algorithm`.
@@ -319,6 +322,15 @@ pub fn update(
     now: UnixTime,
 ) -> Result<Value, DcrError> {
     let client = managed_client(conn, client_id, token)?;
+    if metadata
+        .client_id
+        .as_deref()
+        .is_some_and(|named| named != client.id.as_str())
+    {
+        return Err(invalid(
+            "client_id in the body must be the client being updated",
+        ));
+    }
     let registration = to_registration(settings, metadata)?;
     if registration.public == client.is_confidential() {
         return Err(invalid(

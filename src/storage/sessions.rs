@@ -37,6 +37,28 @@ pub fn insert(
     Ok(())
 }
 
+/// Keeps the user's `keep` newest sessions and ends the rest: signing in
+/// over and over cannot grow the table without bound (the oldest browser is
+/// signed out first).
+pub fn keep_newest(
+    conn: &mut DbConnection,
+    user_id: &UserId,
+    keep: i64,
+) -> Result<usize, StorageError> {
+    let kept: Vec<String> = sessions::table
+        .filter(sessions::user_id.eq(user_id.as_str()))
+        .order((sessions::created_at.desc(), sessions::id_hash.desc()))
+        .limit(keep)
+        .select(sessions::id_hash)
+        .load(conn)?;
+    Ok(diesel::delete(
+        sessions::table
+            .filter(sessions::user_id.eq(user_id.as_str()))
+            .filter(sessions::id_hash.ne_all(kept)),
+    )
+    .execute(conn)?)
+}
+
 /// The session if it exists, has not expired (absolute or idle) and its user
 /// is not disabled.
 pub fn find_active(

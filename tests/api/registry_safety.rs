@@ -116,11 +116,15 @@ async fn a_verified_app_that_rewrites_its_name_or_redirect_uris_loses_the_badge(
             .json(&metadata);
         async move { request.send().await.expect("PUT").status().as_u16() }
     };
+    // RFC 7592 §2.2: the body may not name another client.
+    let mut elsewhere = app_metadata("Notes");
+    elsewhere["client_id"] = json!("some-other-client");
+    assert_eq!(manage(elsewhere).await, 400);
     // The same metadata again changes nothing users see: the badge stays.
     assert_eq!(manage(app_metadata("Notes")).await, 200);
     assert!(is_verified(&app, &id).await, "an unchanged PUT keeps it");
 
-    let mut renamed = app_metadata("tessera Security Center");
+    let mut renamed = app_metadata("Account Security Center");
     renamed["client_uri"] = json!("https://www.google.com");
     assert_eq!(manage(renamed).await, 200);
     assert!(!is_verified(&app, &id).await);
@@ -145,7 +149,7 @@ async fn a_verified_app_that_rewrites_its_name_or_redirect_uris_loses_the_badge(
         ),
     ] {
         set_verified(&app, &id).await;
-        let mut changed = app_metadata("tessera Security Center");
+        let mut changed = app_metadata("Account Security Center");
         changed["client_uri"] = json!("https://www.google.com");
         changed[key] = value;
         assert_eq!(manage(changed).await, 200, "{key}");
@@ -307,6 +311,9 @@ async fn names_with_invisible_or_mixed_script_letters_are_refused() {
         "Pay\u{0440}al",
         "Micr\u{03bf}soft",
         "\u{3164}",
+        "G\u{0338}oogle",
+        "tessera Security Center",
+        "Official TESSERA login",
     ] {
         let (status, answer) = register(&app, &app_metadata(name), None).await;
         assert_eq!(

@@ -245,3 +245,54 @@ async fn the_logout_page_asks_before_signing_out() {
         "GET does not sign out"
     );
 }
+
+// Outside attack, finding 6: signing in over and over cannot grow the
+// sessions table without bound; the oldest browsers are signed out first.
+#[tokio::test]
+async fn one_account_keeps_a_bounded_number_of_sessions() {
+    use diesel::prelude::*;
+    let app = crate::helpers::spawn_app_with(|s| s.throttle.ip_max_failures = 1000).await;
+    app.create_user("bob", crate::helpers::PASSWORD).await;
+    let first = app.new_browser();
+    assert_eq!(
+        first.login("bob", crate::helpers::PASSWORD).await.status(),
+        303
+    );
+    // Make it the oldest beyond doubt (times are whole seconds).
+    app.db
+        .run(|conn| {
+            use tessera::storage::schema::sessions;
+            diesel::update(sessions::table)
+                .set(sessions::created_at.eq(tessera::domain::now() - 600))
+                .execute(conn)
+                .map_err(tessera::storage::StorageError::from)
+        })
+        .await
+        .expect("update");
+    for _ in 0..60 {
+        let browser = app.new_browser();
+        assert_eq!(
+            browser
+                .login("bob", crate::helpers::PASSWORD)
+                .await
+                .status(),
+            303
+        );
+    }
+    let sessions: i64 = app
+        .db
+        .run(|conn| {
+            tessera::storage::schema::sessions::table
+                .count()
+                .get_result(conn)
+                .map_err(tessera::storage::StorageError::from)
+        })
+        .await
+        .expect("count");
+    assert_eq!(sessions, 50);
+    assert_eq!(
+        first.get("/account").await.status(),
+        303,
+        "the oldest browser was signed out"
+    );
+}
