@@ -162,8 +162,18 @@ pub async fn body_deadline(
     mut req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    // No body announced (most GETs): nothing to bound, and no timer on the
+    // hot path of JWKS, discovery and health checks.
+    let has_body = req
+        .headers()
+        .contains_key(actix_web::http::header::TRANSFER_ENCODING)
+        || req
+            .headers()
+            .get(actix_web::http::header::CONTENT_LENGTH)
+            .is_some_and(|length| length.as_bytes() != b"0");
     let timeout = req
         .app_data::<actix_web::web::Data<super::AppState>>()
+        .filter(|_| has_body)
         .map(|state| std::time::Duration::from_secs(state.settings.server.body_timeout_secs));
     if let Some(timeout) = timeout {
         let payload = req.take_payload();

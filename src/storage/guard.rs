@@ -52,14 +52,10 @@ impl Default for Circuit {
 }
 
 impl Circuit {
-    fn now_ms(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
-    }
-
     /// Milliseconds since this circuit was made: a monotonic clock for the
-    /// pool's own bookkeeping.
+    /// circuit and the pool's own bookkeeping.
     pub fn uptime_ms(&self) -> u64 {
-        self.now_ms()
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
     /// Whether a request may go to the database now. While open, no; once
@@ -69,7 +65,7 @@ impl Circuit {
         if open_until == 0 {
             return true;
         }
-        let now = self.now_ms();
+        let now = self.uptime_ms();
         if now < open_until {
             return false;
         }
@@ -98,14 +94,15 @@ impl Circuit {
         let failures = self.failures.fetch_add(1, Ordering::AcqRel) + 1;
         let was_probe = self.probing.swap(false, Ordering::AcqRel);
         if failures >= OPEN_AFTER_FAILURES || was_probe {
-            let until = self.now_ms() + u64::try_from(OPEN_FOR.as_millis()).unwrap_or(1000);
+            let until = self.uptime_ms() + u64::try_from(OPEN_FOR.as_millis()).unwrap_or(1000);
             let previous = self.open_until_ms.swap(until.max(1), Ordering::AcqRel);
             return previous == 0;
         }
         false
     }
 
-    pub fn is_open(&self) -> bool {
+    #[cfg(test)]
+    fn is_open(&self) -> bool {
         self.open_until_ms.load(Ordering::Acquire) != 0
     }
 }
@@ -157,9 +154,9 @@ impl Ticket {
             .is_ok()
     }
 
-    /// The caller gave up waiting. Returns whether the work had begun (or
-    /// its thread was still getting a connection): either way it is stuck
-    /// until its thread ends.
+    /// The caller gave up waiting. Whether the work had begun or its thread
+    /// was still getting (or testing) a connection, it counts as stuck until
+    /// its thread ends.
     pub fn abandon(&self) {
         let given_up = self
             .state

@@ -271,12 +271,6 @@ impl Db {
         (state.connections, state.idle_connections)
     }
 
-    /// Whether the circuit in front of the database is open (it failed
-    /// repeatedly and requests are refused at once).
-    pub fn is_circuit_open(&self) -> bool {
-        self.pools.circuit.is_open()
-    }
-
     /// Runs `work` with one pooled connection on the blocking pool. No
     /// connection is ever held across an `.await`. Waits at most
     /// `database.query_timeout_ms` (checkout included), then answers

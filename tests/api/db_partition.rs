@@ -104,14 +104,7 @@ impl StallingProxy {
 
 async fn through_proxy() -> Option<(StallingProxy, TestApp)> {
     let base = postgres_base_url()?;
-    let host_port = base
-        .trim_start_matches("postgres://")
-        .trim_start_matches("postgresql://")
-        .split('@')
-        .next_back()
-        .and_then(|rest| rest.split('/').next())
-        .expect("host:port in TESSERA_TEST_DATABASE_URL")
-        .to_owned();
+    let host_port = crate::helpers::postgres_host_port(&base);
     let proxy = StallingProxy::start(host_port.clone()).await;
     let port = proxy.port;
     let app = spawn_app_with(move |s| {

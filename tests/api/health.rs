@@ -77,14 +77,7 @@ async fn readiness_reports_a_lost_database_and_recovers_when_it_returns() {
         eprintln!("skipped: needs PostgreSQL (set TESSERA_TEST_DATABASE_URL); CI runs it");
         return;
     };
-    let host_port = base
-        .trim_start_matches("postgres://")
-        .trim_start_matches("postgresql://")
-        .split('@')
-        .next_back()
-        .and_then(|rest| rest.split('/').next())
-        .expect("host:port in TESSERA_TEST_DATABASE_URL")
-        .to_owned();
+    let host_port = crate::helpers::postgres_host_port(&base);
     let proxy = CuttableProxy::start(host_port.clone()).await;
     let app = spawn_app_with(|s| {
         s.database.url = s
@@ -141,14 +134,7 @@ async fn api_endpoints_fail_closed_while_the_database_is_unreachable() {
         eprintln!("skipped: needs PostgreSQL (set TESSERA_TEST_DATABASE_URL); CI runs it");
         return;
     };
-    let host_port = base
-        .trim_start_matches("postgres://")
-        .trim_start_matches("postgresql://")
-        .split('@')
-        .next_back()
-        .and_then(|rest| rest.split('/').next())
-        .expect("host:port")
-        .to_owned();
+    let host_port = crate::helpers::postgres_host_port(&base);
     let proxy = CuttableProxy::start(host_port.clone()).await;
     let app = spawn_app_with(|s| {
         s.database.url = s

@@ -36,6 +36,18 @@ pub fn postgres_base_url() -> Option<String> {
         .filter(|url| url.starts_with("postgres"))
 }
 
+/// The `host:port` of a PostgreSQL URL, for tests that put a proxy in front
+/// of the server.
+pub fn postgres_host_port(base: &str) -> String {
+    base.trim_start_matches("postgres://")
+        .trim_start_matches("postgresql://")
+        .split('@')
+        .next_back()
+        .and_then(|rest| rest.split('/').next())
+        .expect("host:port in TESSERA_TEST_DATABASE_URL")
+        .to_owned()
+}
+
 /// A database created for one test and dropped with it.
 pub struct PostgresDatabase {
     admin_url: String,
