@@ -85,6 +85,7 @@ fn client_secret(c: &mut Criterion) {
         previous_secret_hash: None,
         previous_secret_expires_at: None,
         registration_token_hash: None,
+        token_endpoint_auth_method: None,
     };
     let presented = secret.expose().to_owned();
     c.bench_function("client secret check (SHA-256, constant time)", |b| {

@@ -99,6 +99,35 @@ impl GrantType {
     }
 }
 
+/// How a client authenticates at the token endpoint (RFC 7591 §2,
+/// `token_endpoint_auth_method`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenAuthMethod {
+    ClientSecretBasic,
+    ClientSecretPost,
+    /// A public client: no authentication, `client_id` in the request.
+    None,
+}
+
+impl TokenAuthMethod {
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "client_secret_basic" => Some(Self::ClientSecretBasic),
+            "client_secret_post" => Some(Self::ClientSecretPost),
+            "none" => Some(Self::None),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+            Self::None => "none",
+        }
+    }
+}
+
 /// A registered client.
 #[derive(Clone, Debug)]
 pub struct Client {
@@ -138,11 +167,25 @@ pub struct Client {
     /// SHA-256 of the RFC 7592 registration access token, for clients
     /// registered through `/oauth2/register`.
     pub registration_token_hash: Option<String>,
+    /// The authentication method registered through RFC 7591; `None` for a
+    /// confidential client means either secret method (`client_secret_basic`
+    /// or `client_secret_post`).
+    pub token_endpoint_auth_method: Option<TokenAuthMethod>,
 }
 
 impl Client {
     pub fn is_confidential(&self) -> bool {
         self.client_type == ClientType::Confidential
+    }
+
+    /// The method to report (RFC 7591 §3.2.1): the registered one, else the
+    /// RFC's default for a confidential client and `none` for a public one.
+    pub fn auth_method(&self) -> TokenAuthMethod {
+        self.token_endpoint_auth_method
+            .unwrap_or(match self.client_type {
+                ClientType::Confidential => TokenAuthMethod::ClientSecretBasic,
+                ClientType::Public => TokenAuthMethod::None,
+            })
     }
 
     pub fn may_use(&self, grant_type: GrantType) -> bool {

@@ -15,7 +15,7 @@ pub use account::{
     DisplayName, Email, FieldError, NewAccount, Password, User, UserId, Username,
     is_disallowed_char,
 };
-pub use client::{Client, ClientId, ClientType, GrantType};
+pub use client::{Client, ClientId, ClientType, GrantType, TokenAuthMethod};
 pub use pkce::{PkceChallenge, PkceError, is_well_formed as is_well_formed_pkce_value};
 pub use redirect_uri::{RedirectUri, RedirectUriError};
 pub use return_to::ReturnTo;

@@ -3,7 +3,8 @@
 
 use crate::config::Settings;
 use crate::domain::{
-    Client, ClientId, ClientType, GrantType, RedirectUri, ScopeSet, SecretToken, UnixTime, text,
+    Client, ClientId, ClientType, GrantType, RedirectUri, ScopeSet, SecretToken, TokenAuthMethod,
+    UnixTime, text,
 };
 use crate::storage::{DbConnection, StorageError, clients};
 
@@ -34,6 +35,9 @@ pub struct ClientRegistration {
     /// to `registration.allowed_scopes`, never first-party, never a resource
     /// server.
     pub self_registered: bool,
+    /// RFC 7591 `token_endpoint_auth_method`, when the registration named
+    /// one (it must agree with `public`).
+    pub token_endpoint_auth_method: Option<TokenAuthMethod>,
 }
 
 /// A problem with the registration, naming the field.
@@ -271,6 +275,7 @@ pub fn validate(
         previous_secret_hash: None,
         previous_secret_expires_at: None,
         registration_token_hash: None,
+        token_endpoint_auth_method: registration.token_endpoint_auth_method,
     };
     Ok(Registered { client, secret })
 }

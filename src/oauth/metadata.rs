@@ -45,7 +45,6 @@ pub fn openid_configuration(settings: &Settings) -> Value {
         "end_session_endpoint": format!("{issuer}/oauth2/logout"),
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": [settings.keys.id_token_algorithm.as_str()],
-        "userinfo_signing_alg_values_supported": [],
         "claims_supported": [
             "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp",
             "name", "preferred_username", "email", "email_verified"

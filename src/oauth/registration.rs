@@ -7,7 +7,9 @@ use serde_json::{Value, json};
 
 use super::clients::{self as registry, ClientRegistration, RegistrationError};
 use crate::config::{RegistrationMode, Settings};
-use crate::domain::{Client, ClientId, SecretToken, TokenDigest, UnixTime, constant_time_eq};
+use crate::domain::{
+    Client, ClientId, SecretToken, TokenAuthMethod, TokenDigest, UnixTime, constant_time_eq,
+};
 use crate::storage::{DbConnection, StorageError, clients, grants, registration_tokens, throttles};
 
 /// Client metadata as RFC 7591 §2 defines it. Unknown members are ignored
@@ -138,15 +140,16 @@ fn to_registration(
     metadata: &ClientMetadata,
 ) -> Result<ClientRegistration, DcrError> {
     refuse_unsupported(settings, metadata)?;
-    let public = match metadata.token_endpoint_auth_method.as_deref() {
-        None | Some("client_secret_basic") | Some("client_secret_post") => false,
-        Some("none") => true,
-        Some(_) => {
-            return Err(invalid(
+    let method = match metadata.token_endpoint_auth_method.as_deref() {
+        // RFC 7591 §2: absent means client_secret_basic.
+        None => TokenAuthMethod::ClientSecretBasic,
+        Some(raw) => TokenAuthMethod::parse(raw).ok_or_else(|| {
+            invalid(
                 "token_endpoint_auth_method must be client_secret_basic, client_secret_post or none",
-            ));
-        }
+            )
+        })?,
     };
+    let public = method == TokenAuthMethod::None;
     let grant_types = metadata
         .grant_types
         .clone()
@@ -193,6 +196,7 @@ fn to_registration(
         tos_uri: metadata.tos_uri.clone(),
         post_logout_redirect_uris: metadata.post_logout_redirect_uris.clone(),
         self_registered: true,
+        token_endpoint_auth_method: Some(method),
         ..ClientRegistration::default()
     })
 }
@@ -208,7 +212,7 @@ pub fn client_document(settings: &Settings, client: &Client) -> Value {
         "post_logout_redirect_uris": client.post_logout_redirect_uris.iter().map(|u| u.as_str()).collect::<Vec<_>>(),
         "grant_types": client.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
         "response_types": if client.may_use(crate::domain::GrantType::AuthorizationCode) { vec!["code"] } else { Vec::new() },
-        "token_endpoint_auth_method": if client.is_confidential() { "client_secret_basic" } else { "none" },
+        "token_endpoint_auth_method": client.auth_method().as_str(),
         "scope": client.allowed_scopes.to_string(),
         "client_uri": client.homepage_uri,
         "logo_uri": client.logo_uri,

@@ -156,6 +156,7 @@ pub fn update_metadata(
                 clients::policy_uri.eq(row.policy_uri),
                 clients::tos_uri.eq(row.tos_uri),
                 clients::client_type.eq(row.client_type),
+                clients::token_endpoint_auth_method.eq(row.token_endpoint_auth_method),
                 clients::updated_at.eq(now),
             ))
             .execute(conn)?;

@@ -80,6 +80,7 @@ pub(super) struct ClientRow {
     pub previous_secret_hash: Option<String>,
     pub previous_secret_expires_at: Option<i64>,
     pub registration_token_hash: Option<String>,
+    pub token_endpoint_auth_method: Option<String>,
 }
 
 impl ClientRow {
@@ -125,6 +126,9 @@ impl ClientRow {
             previous_secret_hash: client.previous_secret_hash.clone(),
             previous_secret_expires_at: client.previous_secret_expires_at,
             registration_token_hash: client.registration_token_hash.clone(),
+            token_endpoint_auth_method: client
+                .token_endpoint_auth_method
+                .map(|m| m.as_str().to_owned()),
         }
     }
 
@@ -169,6 +173,10 @@ impl ClientRow {
             previous_secret_hash: self.previous_secret_hash,
             previous_secret_expires_at: self.previous_secret_expires_at,
             registration_token_hash: self.registration_token_hash,
+            token_endpoint_auth_method: self
+                .token_endpoint_auth_method
+                .as_deref()
+                .and_then(crate::domain::TokenAuthMethod::parse),
         }
     }
 }

@@ -64,6 +64,7 @@ diesel::table! {
         previous_secret_hash -> Nullable<Text>,
         previous_secret_expires_at -> Nullable<BigInt>,
         registration_token_hash -> Nullable<Text>,
+        token_endpoint_auth_method -> Nullable<Text>,
     }
 }
 

@@ -454,6 +454,13 @@ async fn discovery_describes_the_openid_provider() {
         doc["code_challenge_methods_supported"],
         serde_json::json!(["S256"])
     );
+    // Only what tessera does: an empty list would claim a capability with
+    // no values; userinfo answers plain JSON.
+    assert!(doc.get("userinfo_signing_alg_values_supported").is_none());
+    assert_eq!(
+        doc["prompt_values_supported"],
+        serde_json::json!(["none", "login", "consent", "select_account"])
+    );
     let oauth: Value = app
         .get("/.well-known/oauth-authorization-server")
         .await

@@ -567,3 +567,63 @@ async fn unsupported_registration_metadata_is_refused_not_ignored() {
     supported["id_token_signed_response_alg"] = json!("RS256");
     assert_eq!(register(&app, supported, None).await.0, 201);
 }
+
+// RFC 7591 §3.2.1: the response (and RFC 7592 reads and updates) echo the
+// authentication method that was registered, not a fixed one.
+#[tokio::test]
+async fn the_registered_authentication_method_is_echoed_exactly() {
+    let app = spawn_app_with(open).await;
+    for (sent, expected) in [
+        (Some("client_secret_post"), "client_secret_post"),
+        (Some("client_secret_basic"), "client_secret_basic"),
+        (None, "client_secret_basic"),
+    ] {
+        let mut body = web_app();
+        match sent {
+            Some(method) => body["token_endpoint_auth_method"] = json!(method),
+            None => {
+                body.as_object_mut()
+                    .expect("object")
+                    .remove("token_endpoint_auth_method");
+            }
+        }
+        let (status, answer) = register(&app, body, None).await;
+        assert_eq!(status, 201, "{answer}");
+        assert_eq!(answer["token_endpoint_auth_method"], expected, "{sent:?}");
+        let read: Value = app
+            .client
+            .get(answer["registration_client_uri"].as_str().expect("uri"))
+            .bearer_auth(answer["registration_access_token"].as_str().expect("rat"))
+            .send()
+            .await
+            .expect("GET")
+            .json()
+            .await
+            .expect("JSON");
+        assert_eq!(read["token_endpoint_auth_method"], expected, "read back");
+    }
+    // An update may switch between the two secret methods, and says so.
+    let (_, answer) = register(&app, web_app(), None).await;
+    let mut update = web_app();
+    update["client_id"] = answer["client_id"].clone();
+    update["token_endpoint_auth_method"] = json!("client_secret_post");
+    let updated: Value = app
+        .client
+        .put(answer["registration_client_uri"].as_str().expect("uri"))
+        .bearer_auth(answer["registration_access_token"].as_str().expect("rat"))
+        .json(&update)
+        .send()
+        .await
+        .expect("PUT")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(updated["token_endpoint_auth_method"], "client_secret_post");
+    let mut public = web_app();
+    public["token_endpoint_auth_method"] = json!("none");
+    public["grant_types"] = json!(["authorization_code", "refresh_token"]);
+    let (status, answer) = register(&app, public, None).await;
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(answer["token_endpoint_auth_method"], "none");
+    assert!(answer.get("client_secret").is_none());
+}
