@@ -162,6 +162,9 @@ pub struct AccountChoicePage<'a> {
     pub layout: Layout<'a>,
     pub user_name: &'a str,
     pub client_name: &'a str,
+    /// The client named another account (`id_token_hint`); otherwise it
+    /// asked the user to choose (`prompt=select_account`).
+    pub other_account_expected: bool,
     pub continue_href: &'a str,
     pub switch_href: &'a str,
 }

@@ -20,7 +20,7 @@ use crate::domain::{
 use crate::storage::pending::{self, PendingAuthorization};
 use crate::storage::{DbConnection, StorageError, clients, grants};
 
-pub use begin::{Seen, SessionView, Step, begin};
+pub use begin::{ChoiceReason, Seen, SessionView, Step, begin};
 pub use consent::{AnswerError, ConsentAnswer, answer};
 
 /// Longest `state` and `nonce` accepted (bytes).
@@ -86,6 +86,8 @@ pub struct Prompt {
     pub none: bool,
     pub login: bool,
     pub consent: bool,
+    /// Show the account chooser even when someone is signed in.
+    pub select_account: bool,
 }
 
 /// A refused authorization request.
@@ -441,7 +443,7 @@ fn parse_prompt(raw: Option<&str>) -> Result<Prompt, OAuthError> {
             "none" => prompt.none = true,
             "login" => prompt.login = true,
             "consent" => prompt.consent = true,
-            "select_account" => {}
+            "select_account" => prompt.select_account = true,
             _ => {
                 return Err(OAuthError::InvalidRequest(
                     "unknown prompt value".to_owned(),
@@ -449,7 +451,7 @@ fn parse_prompt(raw: Option<&str>) -> Result<Prompt, OAuthError> {
             }
         }
     }
-    if prompt.none && (prompt.login || prompt.consent) {
+    if prompt.none && (prompt.login || prompt.consent || prompt.select_account) {
         return Err(OAuthError::InvalidRequest(
             "prompt=none cannot be combined with other values".to_owned(),
         ));

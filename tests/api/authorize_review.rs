@@ -572,3 +572,67 @@ async fn a_resume_link_works_only_in_the_browser_that_parked_it() {
         "the consent page, in the browser that asked"
     );
 }
+
+// Issue 14: `prompt=select_account` is advertised, so it is honoured: a
+// signed-in user sees the chooser ("Continue as …" or "Use another
+// account"), a fresh sign-in from the chooser does not loop back to it,
+// and it cannot be combined with `prompt=none`.
+#[tokio::test]
+async fn prompt_select_account_shows_the_account_chooser() {
+    let app = spawn_app().await;
+    app.signed_in("alice").await;
+    app.create_user("bob", PASSWORD).await;
+    let client = app.register(confidential_client()).await;
+    let _ = app.obtain_code(&client, "openid profile", None).await;
+
+    let choice = app
+        .authorize(&request(&client, &[("prompt", "select_account")]))
+        .await;
+    assert_eq!(choice.status(), 200, "the chooser, not a code");
+    let html = choice.text().await.expect("page");
+    assert!(
+        html.contains("Client One asks which account to use"),
+        "{html}"
+    );
+    assert!(html.contains("You are signed in as <strong>alice</strong>"));
+    let continued = app.get(&link(&html, ">Continue as alice")).await;
+    assert_eq!(continued.status(), 302, "alice's remembered grant");
+    assert!(query_of(&location(&continued)).contains_key("code"));
+
+    // "Use another account": bob signs in and the request goes on as bob
+    // (his consent page: he never approved this client), not the chooser.
+    let html = app
+        .authorize(&request(&client, &[("prompt", "select_account")]))
+        .await
+        .text()
+        .await
+        .expect("page");
+    let switch = link(&html, ">Use another account");
+    assert!(switch.contains("reauth=1"), "{switch}");
+    let return_to = sign_in_through(&app, &switch, "bob").await;
+    let back = app.get(&return_to).await;
+    assert_eq!(back.status(), 200);
+    let page = back.text().await.expect("page");
+    assert!(!page.contains("asks which account to use"), "no loop");
+    assert!(
+        page.contains("name=\"decision\""),
+        "bob's consent page: {page}"
+    );
+
+    // Signed out, the sign-in page is the chooser; back from it, no chooser.
+    app.create_user("carol", PASSWORD).await;
+    let fresh = app.new_browser();
+    let to_login = fresh
+        .authorize(&request(&client, &[("prompt", "select_account")]))
+        .await;
+    assert_eq!(to_login.status(), 303);
+    let return_to = sign_in_through(&fresh, &location(&to_login), "carol").await;
+    let page = fresh.get(&return_to).await.text().await.expect("page");
+    assert!(!page.contains("asks which account to use"), "{page}");
+
+    // OIDC Core §3.1.2.1: none with any other value is an error.
+    let silent = app
+        .authorize(&request(&client, &[("prompt", "none select_account")]))
+        .await;
+    assert_eq!(query_of(&location(&silent))["error"], "invalid_request");
+}

@@ -14,7 +14,7 @@ use crate::http::pages::{
 };
 use crate::http::state::AppState;
 use crate::oauth::authorize::{
-    self, AnswerError, ConsentAnswer, Decision, Rejection, Seen, SessionView, Step,
+    self, AnswerError, ChoiceReason, ConsentAnswer, Decision, Rejection, Seen, SessionView, Step,
 };
 
 /// A 302 to the client (errors and codes from GET).
@@ -97,7 +97,8 @@ pub async fn start(
         Ok(Step::ChooseAccount {
             resume_id,
             client_name,
-        }) => choose_account(&mut browser, &resume_id, &client_name),
+            reason,
+        }) => choose_account(&mut browser, &resume_id, &client_name, reason),
         Ok(Step::Decided(Decision::Issued { location })) => Ok(found(&location)),
         Ok(Step::Decided(decision)) => consent_page(&state, &mut browser, decision),
         Err(rejection) => rejected(&state, rejection),
@@ -124,11 +125,14 @@ fn login_location(resume_id: &SecretToken, login_hint: Option<String>, reauth: b
     )
 }
 
-/// Review F15: "You are signed in as B; <app> asked for another account".
+/// The account chooser: "You are signed in as B; <app> asked for another
+/// account" (review F15), or asks which account to use
+/// (`prompt=select_account`).
 fn choose_account(
     browser: &mut Browser,
     resume_id: &SecretToken,
     client_name: &str,
+    reason: ChoiceReason,
 ) -> Result<HttpResponse, PageError> {
     let Some(current) = browser.session.clone() else {
         return Err(PageError::Internal(anyhow::anyhow!(
@@ -146,6 +150,7 @@ fn choose_account(
         },
         user_name: current.user().greeting_name(),
         client_name,
+        other_account_expected: reason == ChoiceReason::OtherAccountExpected,
         continue_href: &continue_href,
         switch_href: &switch_href,
     };

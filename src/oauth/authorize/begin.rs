@@ -85,14 +85,25 @@ pub enum Step {
         /// A session exists: the sign-in page must show the form anyway.
         reauth: bool,
     },
-    /// The `id_token_hint` names another account than the signed-in one
-    /// (review F15): ask which account to use.
+    /// Ask which account to use: the `id_token_hint` names another account
+    /// than the signed-in one (review F15), or the client sent
+    /// `prompt=select_account`.
     ChooseAccount {
         resume_id: SecretToken,
         client_name: String,
+        reason: ChoiceReason,
     },
     /// A signed-in user: a code or the consent page.
     Decided(Decision),
+}
+
+/// Why the account chooser is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChoiceReason {
+    /// The client's `id_token_hint` names another account.
+    OtherAccountExpected,
+    /// The client asked (`prompt=select_account`).
+    Asked,
 }
 
 /// Runs the endpoint for `raw_query` in one blocking call.
@@ -196,14 +207,28 @@ fn steps(
             reauth: session.is_some(),
         });
     };
-    // Review F15: the client expects another account than the signed-in one.
+    // Review F15: the client expects another account than the signed-in
+    // one; or it asked the user to choose (OIDC Core §3.1.2.1
+    // `select_account`). "Continue as …" on the chooser answers it, and so
+    // does a sign-in made after the request was parked ("Use another
+    // account"), so the chooser never loops.
     let continue_as_current = resumed.is_some() && presented.get("continue") == Some("1");
-    if request
+    let signed_in_since = parked.is_some_and(|parked| {
+        current.auth_time >= parked.created_at
+            && parked.session_hash.as_deref() != Some(current.token_digest.as_str())
+    });
+    let reason = if request
         .hint_subject
         .as_deref()
         .is_some_and(|subject| subject != current.user_id.as_str())
-        && !continue_as_current
     {
+        Some(ChoiceReason::OtherAccountExpected)
+    } else if request.prompt.select_account && !signed_in_since {
+        Some(ChoiceReason::Asked)
+    } else {
+        None
+    };
+    if let Some(reason) = reason.filter(|_| !continue_as_current) {
         if request.prompt.none {
             return Err(request.error(OAuthError::LoginRequired(
                 "another account is signed in".to_owned(),
@@ -214,6 +239,7 @@ fn steps(
         return Ok(Step::ChooseAccount {
             resume_id,
             client_name,
+            reason,
         });
     }
     let decision = decide(
