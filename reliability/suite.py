@@ -19,6 +19,9 @@ revocation that did not hold, a fault the server did not recover from.
 import argparse
 import asyncio
 import base64
+import hashlib
+from http.cookiejar import CookieJar
+import re
 import json
 import os
 import random
@@ -179,6 +182,60 @@ def active(server, client, token):
     return status, (json.loads(body).get("active") if status == 200 else None)
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+VERIFIER = "suite-verifier-" + "v" * 40
+CHALLENGE = base64.urlsafe_b64encode(hashlib.sha256(VERIFIER.encode()).digest()).rstrip(b"=").decode()
+
+
+def web_flow(server):
+    """A signed-in browser and a first-party web app with offline access,
+    so an authorization request answers a code at once: the soak then
+    exchanges codes and rotates refresh tokens like real apps do."""
+    raw = server.cli(
+        "client", "add", "--name", "suite web", "--first-party",
+        "--redirect-uri", "http://127.0.0.1:9/cb", "--scope", "openid",
+        "--scope", "offline_access", "--grant-type", "authorization_code",
+        "--grant-type", "refresh_token", "--json",
+    )
+    data = json.loads(raw)
+    client = (data["client_id"], data["client_secret"])
+    password = "suite-password-" + "p" * 12
+    subprocess.run(
+        [BIN, "user", "add", "suite", "--password-stdin"], env=server.env,
+        input=password + "\n", capture_output=True, text=True, check=True,
+    )
+    jar = CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), _NoRedirect)
+    page = opener.open(server.base + "/login", timeout=10).read().decode()
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    body = urllib.parse.urlencode({"username": "suite", "password": password, "csrf_token": csrf}).encode()
+    signin = urllib.request.Request(server.base + "/login", data=body, method="POST")
+    signin.add_header("Content-Type", "application/x-www-form-urlencoded")
+    signin.add_header("Origin", server.base)
+    try:
+        opener.open(signin, timeout=10)
+    except urllib.error.HTTPError as answer:
+        if answer.code != 303:
+            raise RuntimeError(f"sign-in: {answer.code}")
+    cookie = "Cookie: " + "; ".join(f"{c.name}={c.value}" for c in jar)
+    path = "/oauth2/authorize?" + urllib.parse.urlencode({
+        "response_type": "code", "client_id": client[0],
+        "redirect_uri": "http://127.0.0.1:9/cb", "scope": "openid offline_access",
+        "state": "suite", "code_challenge": CHALLENGE, "code_challenge_method": "S256",
+    })
+    return client, cookie, path
+
+
+def percentile(sorted_values, fraction):
+    if not sorted_values:
+        return 0.0
+    return sorted_values[min(len(sorted_values) - 1, int(len(sorted_values) * fraction))] * 1000
+
+
 # ---------------------------------------------------------------- HTTP load
 
 
@@ -191,7 +248,7 @@ async def http(reader, writer, method, path, host, body=b"", headers=()):
     if not status_line:
         raise ConnectionError("closed")
     status = int(status_line.split()[1])
-    length, close = 0, False
+    length, close, location = 0, False, None
     while True:
         line = await reader.readline()
         if line in (b"\r\n", b""):
@@ -201,8 +258,10 @@ async def http(reader, writer, method, path, host, body=b"", headers=()):
             length = int(value.strip())
         if name.lower() == "connection" and "close" in value.lower():
             close = True
+        if name.lower() == "location":
+            location = value.strip()
     data = await reader.readexactly(length) if length else b""
-    return status, data, close
+    return status, data, close, location
 
 
 def form(fields):
@@ -210,46 +269,81 @@ def form(fields):
 
 
 async def load(server, client, seconds, connections, report_every=10):
-    """Mixed traffic: tokens, introspection, revocation of fresh tokens,
-    JWKS. Counts every status; p50/p99 and RSS per interval."""
+    """Mixed traffic: client-credentials tokens, introspection, revocation,
+    JWKS, and the code flow (authorize, code exchange, then refresh
+    rotations on the refresh token it got). Counts every status; p50/p99
+    per endpoint and RSS per interval."""
     host = f"127.0.0.1:{server.port}"
     basic = "Authorization: Basic " + base64.b64encode(f"{client[0]}:{client[1]}".encode()).decode()
     ctype = "Content-Type: application/x-www-form-urlencoded"
     tokens = [token_for(server, client) for _ in range(20)]
-    statuses, latencies, samples = {}, [], []
+    web, cookie, authorize_path = web_flow(server)
+    web_basic = "Authorization: Basic " + base64.b64encode(f"{web[0]}:{web[1]}".encode()).decode()
+    statuses, samples = {}, []
+    latencies = {}  # endpoint -> latencies in this interval
+    totals = {}  # endpoint -> every latency of the run
     stop_at = time.time() + seconds
+
+    def count(key):
+        statuses[key] = statuses.get(key, 0) + 1
 
     async def worker(n):
         rng = random.Random(n)
+        refresh = None
         while time.time() < stop_at:
             try:
                 reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
             except OSError:
-                statuses["connect-error"] = statuses.get("connect-error", 0) + 1
+                count("connect-error")
                 await asyncio.sleep(0.1)
                 continue
+
+            async def call(label, method, path, body=b"", headers=()):
+                started = time.perf_counter()
+                status, data, close, location = await http(reader, writer, method, path, host, body, headers)
+                elapsed = time.perf_counter() - started
+                latencies.setdefault(label, []).append(elapsed)
+                totals.setdefault(label, []).append(elapsed)
+                count(status)
+                return status, data, close, location
+
             try:
                 while time.time() < stop_at:
                     pick = rng.random()
-                    if pick < 0.3:
-                        call = ("POST", "/oauth2/token", form({"grant_type": "client_credentials", "scope": "profile"}))
-                    elif pick < 0.7:
-                        call = ("POST", "/oauth2/introspect", form({"token": rng.choice(tokens)}))
-                    elif pick < 0.8:
-                        call = ("POST", "/oauth2/revoke", form({"token": "not-a-token-%d" % rng.randrange(1 << 30)}))
+                    if pick < 0.25:
+                        answer = await call("token cc", "POST", "/oauth2/token", form({"grant_type": "client_credentials", "scope": "profile"}), (basic, ctype))
+                    elif pick < 0.55:
+                        answer = await call("introspect", "POST", "/oauth2/introspect", form({"token": rng.choice(tokens)}), (basic, ctype))
+                    elif pick < 0.65:
+                        answer = await call("revoke", "POST", "/oauth2/revoke", form({"token": "not-a-token-%d" % rng.randrange(1 << 30)}), (basic, ctype))
+                    elif pick < 0.75:
+                        answer = await call("jwks", "GET", "/.well-known/jwks.json")
+                    elif pick < 0.85 or refresh is None:
+                        answer = await call("authorize", "GET", authorize_path, b"", (cookie,))
+                        if answer[0] == 302 and answer[3]:
+                            query = urllib.parse.parse_qs(urllib.parse.urlsplit(answer[3]).query)
+                            if "code" in query:
+                                if answer[2]:
+                                    break
+                                answer = await call("token code", "POST", "/oauth2/token", form({
+                                    "grant_type": "authorization_code", "code": query["code"][0],
+                                    "redirect_uri": "http://127.0.0.1:9/cb", "code_verifier": VERIFIER,
+                                }), (web_basic, ctype))
+                                if answer[0] == 200:
+                                    refresh = json.loads(answer[1]).get("refresh_token")
+                            else:
+                                count("authorize-without-code")
+                        else:
+                            count(f"authorize-{answer[0]}")
                     else:
-                        call = ("GET", "/.well-known/jwks.json", b"")
-                    started = time.perf_counter()
-                    status, _, close = await http(
-                        reader, writer, call[0], call[1], host, call[2],
-                        (basic, ctype) if call[0] == "POST" else (),
-                    )
-                    latencies.append(time.perf_counter() - started)
-                    statuses[status] = statuses.get(status, 0) + 1
-                    if close:
+                        answer = await call("token refresh", "POST", "/oauth2/token", form({"grant_type": "refresh_token", "refresh_token": refresh}), (web_basic, ctype))
+                        refresh = json.loads(answer[1]).get("refresh_token") if answer[0] == 200 else None
+                        if answer[0] != 200:
+                            count(f"refresh-{answer[0]}")
+                    if answer[2]:
                         break
             except (OSError, ConnectionError, asyncio.IncompleteReadError):
-                statuses["io-error"] = statuses.get("io-error", 0) + 1
+                count("io-error")
             finally:
                 writer.close()
 
@@ -257,17 +351,21 @@ async def load(server, client, seconds, connections, report_every=10):
         started = time.time()
         while time.time() < stop_at:
             await asyncio.sleep(min(report_every, max(0.1, stop_at - time.time())))
-            window = sorted(latencies)
+            window = {label: sorted(values) for label, values in latencies.items()}
             latencies.clear()
-            p50 = window[len(window) // 2] * 1000 if window else 0
-            p99 = window[int(len(window) * 0.99)] * 1000 if window else 0
+            every = sorted(v for values in window.values() for v in values)
+            p50, p99 = percentile(every, 0.5), percentile(every, 0.99)
             rss = server.rss_mb()
-            samples.append((time.time() - started, len(window), p50, p99, rss))
-            print(f"  t={time.time() - started:6.0f}s  n={len(window):7d}  p50={p50:6.1f} ms"
-                  f"  p99={p99:6.1f} ms  rss={rss:6.1f} MB  {dict(sorted(statuses.items(), key=str))}",
-                  flush=True)
+            samples.append((time.time() - started, len(every), p50, p99, rss))
+            per = "  ".join(f"{label} {percentile(v, 0.5):.1f}/{percentile(v, 0.99):.1f}" for label, v in sorted(window.items()))
+            print(f"  t={time.time() - started:6.0f}s  n={len(every):7d}  p50={p50:6.1f} ms"
+                  f"  p99={p99:6.1f} ms  rss={rss:6.1f} MB  {dict(sorted(statuses.items(), key=str))}\n"
+                  f"           p50/p99 ms: {per}", flush=True)
 
     await asyncio.gather(reporter(), *(worker(n) for n in range(connections)))
+    print("  whole run, p50/p99 ms per endpoint: " + "  ".join(
+        f"{label} n={len(v)} {percentile(sorted(v), 0.5):.1f}/{percentile(sorted(v), 0.99):.1f}"
+        for label, v in sorted(totals.items())), flush=True)
     return statuses, samples
 
 
@@ -284,6 +382,10 @@ def soak(args):
         errors = {k: v for k, v in statuses.items() if isinstance(k, int) and k >= 500}
         if errors:
             fail(f"soak: 5xx answers {errors}")
+        # The code flow and refresh rotations must have run and held.
+        broken = {k: v for k, v in statuses.items() if isinstance(k, str) and k.startswith(("authorize-", "refresh-"))}
+        if broken:
+            fail(f"soak: code flow or refresh failed {broken}")
         total = sum(v for k, v in statuses.items() if isinstance(k, int))
         print(f"soak: {total} answers, statuses {statuses}")
         if len(samples) >= 4:
