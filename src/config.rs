@@ -11,6 +11,14 @@ use url::Url;
 /// `config/default.toml`, compiled in so the binary runs from any directory.
 const DEFAULT_CONFIG: &str = include_str!("../config/default.toml");
 
+/// The profiles every binary knows, wherever it runs: `TESSERA_ENV` picks one,
+/// and `config/<name>.toml` in the working directory, when present, is read
+/// over it.
+const PROFILES: [(&str, &str); 2] = [
+    ("development", include_str!("../config/development.toml")),
+    ("production", include_str!("../config/production.toml")),
+];
+
 /// Prefix of environment variables that override keys:
 /// `TESSERA__SERVER__LISTEN` sets `server.listen`.
 const ENV_PREFIX: &str = "TESSERA";
@@ -271,9 +279,11 @@ fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
 /// Where `Settings::load` looks, so tests and the CLI can say it explicitly.
 #[derive(Debug, Clone, Default)]
 pub struct ConfigSources {
-    /// Directory holding `<environment>.toml` overlays (usually `config`).
+    /// Directory holding `<profile>.toml` overlays read over the compiled-in
+    /// profile (usually `config`).
     pub config_dir: Option<PathBuf>,
-    /// The profile overlay to read from `config_dir` (`TESSERA_ENV`).
+    /// The profile (`TESSERA_ENV`): a compiled-in one, or a name with a file
+    /// in `config_dir`.
     pub profile: Option<String>,
     /// A file given with `--config`; it must exist.
     pub file: Option<PathBuf>,
@@ -302,7 +312,7 @@ impl Settings {
             DEFAULT_CONFIG,
             config::FileFormat::Toml,
         ));
-        if let (Some(dir), Some(profile)) = (&sources.config_dir, &sources.profile) {
+        if let Some(profile) = &sources.profile {
             if !profile
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
@@ -312,8 +322,30 @@ impl Settings {
                     "must be a plain name such as `development` or `production`",
                 ));
             }
-            let overlay = dir.join(format!("{profile}.toml"));
-            builder = builder.add_source(config::File::from(overlay).required(false));
+            let compiled = PROFILES.iter().find(|(name, _)| name == profile);
+            if let Some((_, toml)) = compiled {
+                builder =
+                    builder.add_source(config::File::from_str(toml, config::FileFormat::Toml));
+            }
+            let overlay = sources
+                .config_dir
+                .as_ref()
+                .map(|dir| dir.join(format!("{profile}.toml")))
+                .filter(|path| path.is_file());
+            match overlay {
+                Some(path) => builder = builder.add_source(config::File::from(path)),
+                // A typo (`prod`) must not silently run as development.
+                None if compiled.is_none() => {
+                    return Err(invalid(
+                        "TESSERA_ENV",
+                        format!(
+                            "unknown profile `{profile}`: use `development` or `production`, \
+                             or create config/{profile}.toml"
+                        ),
+                    ));
+                }
+                None => {}
+            }
         }
         if let Some(file) = &sources.file {
             builder = builder.add_source(config::File::from(file.as_path()).required(true));
@@ -329,9 +361,31 @@ impl Settings {
                     .try_parsing(true),
             );
         }
-        let settings: Settings = builder.build()?.try_deserialize()?;
+        let mut settings: Settings = builder.build()?.try_deserialize()?;
+        settings.keep_standard_scopes()?;
         settings.validate()?;
         Ok(settings)
+    }
+
+    /// A `[[scopes]]` list in a later layer replaces the whole list, which
+    /// would silently drop `openid` and friends from an operator's file that
+    /// only meant to add `notes:read`. The standard scopes of
+    /// config/default.toml are always declared: a later entry of the same
+    /// name changes its description, other entries add scopes.
+    fn keep_standard_scopes(&mut self) -> Result<(), ConfigError> {
+        let standard: Vec<ScopeDefinition> = config::Config::builder()
+            .add_source(config::File::from_str(
+                DEFAULT_CONFIG,
+                config::FileFormat::Toml,
+            ))
+            .build()?
+            .get("scopes")?;
+        let missing: Vec<ScopeDefinition> = standard
+            .into_iter()
+            .filter(|d| !self.scopes.iter().any(|s| s.name == d.name))
+            .collect();
+        self.scopes.splice(0..0, missing);
+        Ok(())
     }
 
     /// Checks what serde cannot: URL shapes, positive lifetimes, and the
@@ -684,6 +738,35 @@ mod tests {
 
     fn defaults() -> Settings {
         Settings::load(&ConfigSources::default()).expect("the built-in defaults are valid")
+    }
+
+    #[test]
+    fn a_file_declaring_one_scope_adds_it_to_the_standard_ones() {
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("tessera.toml");
+        std::fs::write(
+            &file,
+            "[[apis]]\naudience = \"https://notes-api.example\"\nscopes = [\"notes:read\"]\n\
+             [[scopes]]\nname = \"notes:read\"\ndescription = \"Read your notes\"\n\
+             [[scopes]]\nname = \"email\"\ndescription = \"Your work address\"\n",
+        )
+        .expect("write");
+        let settings = Settings::load(&ConfigSources {
+            file: Some(file),
+            ..ConfigSources::default()
+        })
+        .expect("loads");
+        let names: Vec<&str> = settings.scopes.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["openid", "profile", "offline_access", "notes:read", "email"]
+        );
+        let email = settings
+            .scopes
+            .iter()
+            .find(|s| s.name == "email")
+            .expect("email");
+        assert_eq!(email.description, "Your work address");
     }
 
     #[test]

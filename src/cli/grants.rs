@@ -56,21 +56,24 @@ pub(super) async fn run_grant(command: GrantCommand, settings: &Settings) -> any
                     .collect();
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
-                println!(
-                    "{:<36} {:<24} {:<11} {:<8} SCOPE",
-                    "GRANT", "CLIENT", "CREATED", "STATUS"
+                let rows: Vec<Vec<String>> = listed
+                    .iter()
+                    .map(|g| {
+                        let status = if g.is_active() { "active" } else { "revoked" };
+                        vec![
+                            g.id.to_string(),
+                            g.client_id.to_string(),
+                            format_date(g.created_at),
+                            status.to_owned(),
+                            g.scope.to_string(),
+                        ]
+                    })
+                    .collect();
+                super::table::print(
+                    &["GRANT", "CLIENT", "CREATED", "STATUS", "SCOPE"],
+                    &rows,
+                    "no grants",
                 );
-                for g in &listed {
-                    let status = if g.is_active() { "active" } else { "revoked" };
-                    println!(
-                        "{:<36} {:<24} {:<11} {:<8} {}",
-                        g.id,
-                        g.client_id,
-                        format_date(g.created_at),
-                        status,
-                        g.scope
-                    );
-                }
             }
             Ok(())
         }

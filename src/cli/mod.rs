@@ -11,6 +11,7 @@ use serde_json::json;
 
 mod clients;
 mod grants;
+mod table;
 mod users;
 
 use crate::auth;
@@ -81,8 +82,10 @@ pub enum DiagnoseCommand {
     /// Prints how many access tokens one core signs per second with a fresh
     /// in-memory key of ALGORITHM: the ceiling of the token endpoint.
     SignRate {
+        /// ES256, EdDSA or RS256.
         #[arg(long, default_value = "ES256")]
         algorithm: String,
+        /// How long to measure.
         #[arg(long, default_value_t = 2)]
         seconds: u64,
     },
@@ -90,8 +93,10 @@ pub enum DiagnoseCommand {
     /// signature and claims, no cache) with a fresh key of ALGORITHM: the
     /// ceiling of introspecting tokens never seen before.
     VerifyRate {
+        /// ES256, EdDSA or RS256.
         #[arg(long, default_value = "ES256")]
         algorithm: String,
+        /// How long to measure.
         #[arg(long, default_value_t = 2)]
         seconds: u64,
     },
@@ -99,8 +104,10 @@ pub enum DiagnoseCommand {
     /// plaintext is `seed-rt-<n>`: bulk rows for the benchmark's cost-growth
     /// runs. Never on a production database.
     Seed {
+        /// The client the grants belong to.
         #[arg(long)]
         client_id: String,
+        /// How many grants to insert.
         #[arg(long)]
         count: u64,
         /// The first n (to add more later).
@@ -113,9 +120,12 @@ pub enum DiagnoseCommand {
 pub enum UserCommand {
     /// Create a user; the password is read from standard input.
     Add {
+        /// Letters, digits, `.`, `_` and `-`; what the user signs in with.
         username: String,
+        /// The email address the `email` scope shares.
         #[arg(long)]
         email: Option<String>,
+        /// The name the `profile` scope shares and the pages show.
         #[arg(long)]
         display_name: Option<String>,
         #[command(flatten)]
@@ -128,11 +138,18 @@ pub enum UserCommand {
         json: bool,
     },
     /// Disable a user: sign-in is refused and their sessions end.
-    Disable { username: String },
+    Disable {
+        /// The user's username.
+        username: String,
+    },
     /// Enable a disabled user again.
-    Enable { username: String },
+    Enable {
+        /// The user's username.
+        username: String,
+    },
     /// Set a user's password from standard input; their sessions end.
     SetPassword {
+        /// The user's username.
         username: String,
         #[command(flatten)]
         password: PasswordStdin,
@@ -160,6 +177,7 @@ pub enum ClientCommand {
         /// and refresh_token, or client_credentials when no redirect URI is given.
         #[arg(long = "grant-type", value_name = "TYPE")]
         grant_types: Vec<String>,
+        /// The app's home page (https), linked from the consent page.
         #[arg(long)]
         homepage: Option<String>,
         /// Operated by you: users are not asked for consent.
@@ -181,26 +199,42 @@ pub enum ClientCommand {
     },
     /// List clients.
     List {
+        /// Print JSON for scripts.
         #[arg(long)]
         json: bool,
     },
-    /// Show one client.
+    /// Show one client: everything but its secret.
     Show {
+        /// The client's id.
         id: String,
+        /// Print JSON for scripts.
         #[arg(long)]
         json: bool,
     },
     /// Issue a new secret; the old one keeps working for
-    /// registration.secret_rotation_overlap_secs (default 24 h).
+    /// registration.secret_rotation_overlap_secs (default 24 h) unless
+    /// --revoke-previous is given.
     RotateSecret {
+        /// The client's id.
         id: String,
+        /// Stop the previous secret at once (it leaked) instead of letting it
+        /// work through the overlap.
+        #[arg(long)]
+        revoke_previous: bool,
+        /// Print JSON for scripts.
         #[arg(long)]
         json: bool,
     },
     /// Mark a client verified (the consent page stops warning about it).
-    Verify { id: String },
+    Verify {
+        /// The client's id.
+        id: String,
+    },
     /// Delete a client and every grant and token it holds.
-    Remove { id: String },
+    Remove {
+        /// The client's id.
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -216,6 +250,7 @@ pub enum AuditCommand {
         /// Only this client's events (client id).
         #[arg(long)]
         client: Option<String>,
+        /// Print JSON for scripts.
         #[arg(long)]
         json: bool,
     },
@@ -225,6 +260,7 @@ pub enum AuditCommand {
 pub enum KeyCommand {
     /// List signing keys, newest first.
     List {
+        /// Print JSON for scripts.
         #[arg(long)]
         json: bool,
     },
@@ -264,15 +300,19 @@ pub enum GrantCommand {
         /// Include revoked grants.
         #[arg(long)]
         all: bool,
+        /// Print JSON for scripts.
         #[arg(long)]
         json: bool,
     },
     /// Revoke one grant, or every grant of a user or of a client.
     Revoke {
+        /// The grant's id (from `grant list`).
         #[arg(long, conflicts_with_all = ["user", "client"], required_unless_present_any = ["user", "client"])]
         grant: Option<String>,
+        /// Every grant of this user (username).
         #[arg(long, conflicts_with = "client")]
         user: Option<String>,
+        /// Every grant of this client (client id).
         #[arg(long)]
         client: Option<String>,
     },
@@ -300,9 +340,16 @@ pub async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()>
             if let Some(port) = port {
                 let address: std::net::SocketAddr = settings.server.listen.parse()?;
                 settings.server.listen = std::net::SocketAddr::new(address.ip(), port).to_string();
+                follow_port_on_loopback(&mut settings, address.port(), port);
             }
+            let issuer = settings.server.issuer_str().to_owned();
             let app = Application::build(settings).await?;
-            tracing::info!(port = app.port(), "tessera is listening");
+            tracing::info!(
+                port = app.port(),
+                url = %issuer,
+                "tessera is listening on port {}; open {issuer}/ in a browser",
+                app.port()
+            );
             app.run_until_stopped().await.context("serving HTTP")
         }
         Command::Migrate => {
@@ -366,16 +413,23 @@ pub async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()>
                     .collect();
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
-                for e in &events {
-                    println!(
-                        "{} {:<20} user={} client={} {}",
-                        e.at,
-                        e.event,
-                        e.user_id.as_deref().unwrap_or("-"),
-                        e.client_id.as_deref().unwrap_or("-"),
-                        e.detail.as_deref().unwrap_or("")
-                    );
-                }
+                let rows: Vec<Vec<String>> = events
+                    .iter()
+                    .map(|e| {
+                        vec![
+                            crate::domain::format_time(e.at),
+                            e.event.clone(),
+                            e.user_id.clone().unwrap_or_else(|| "-".to_owned()),
+                            e.client_id.clone().unwrap_or_else(|| "-".to_owned()),
+                            e.detail.clone().unwrap_or_default(),
+                        ]
+                    })
+                    .collect();
+                table::print(
+                    &["AT (UTC)", "EVENT", "USER", "CLIENT", "DETAIL"],
+                    &rows,
+                    "no events in that period",
+                );
             }
             Ok(())
         }
@@ -404,16 +458,22 @@ pub async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()>
                     .collect();
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
-                println!("{:<34} {:<7} {:<10} CREATED", "KID", "ALG", "STATUS");
-                for k in &keys {
-                    println!(
-                        "{:<34} {:<7} {:<10} {}",
-                        k.kid,
-                        k.algorithm,
-                        status(k),
-                        format_date(k.created_at)
-                    );
-                }
+                let rows: Vec<Vec<String>> = keys
+                    .iter()
+                    .map(|k| {
+                        vec![
+                            k.kid.clone(),
+                            k.algorithm.clone(),
+                            status(k).to_owned(),
+                            format_date(k.created_at),
+                        ]
+                    })
+                    .collect();
+                table::print(
+                    &["KID", "ALG", "STATUS", "CREATED"],
+                    &rows,
+                    "no signing keys yet; `tessera serve` creates one",
+                );
             }
             Ok(())
         }
@@ -552,6 +612,22 @@ async fn migrated(settings: &Settings) -> anyhow::Result<Db> {
     Ok(db)
 }
 
+/// `serve --port` on a development machine: when the issuer is a loopback
+/// URL on the configured port, it moves with the port, or every form posted
+/// to the new port would fail the origin check.
+fn follow_port_on_loopback(settings: &mut Settings, configured: u16, chosen: u16) {
+    let issuer = &mut settings.server.issuer;
+    let loopback = match issuer.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name == "localhost",
+        None => false,
+    };
+    if loopback && issuer.port_or_known_default() == Some(configured) {
+        let _ = issuer.set_port(Some(chosen));
+    }
+}
+
 /// A database URL without its password, for printing.
 fn redact_url(raw: &str) -> String {
     match url::Url::parse(raw) {
@@ -560,5 +636,49 @@ fn redact_url(raw: &str) -> String {
             parsed.to_string()
         }
         _ => raw.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    /// Every command, flag and argument says what it is for in `--help`.
+    #[test]
+    fn every_command_and_argument_has_a_description() {
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in command.get_subcommands() {
+                if sub.get_name() == "help" {
+                    continue;
+                }
+                let sub_path = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() && sub.get_long_about().is_none() {
+                    missing.push(sub_path.clone());
+                }
+                walk(sub, &sub_path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&super::Cli::command(), "tessera", &mut missing);
+        assert!(missing.is_empty(), "no description: {missing:#?}");
+    }
+
+    #[test]
+    fn serve_port_moves_a_loopback_issuer_only() {
+        let mut settings = crate::config::Settings::load(&Default::default()).expect("defaults");
+        super::follow_port_on_loopback(&mut settings, 8080, 9000);
+        assert_eq!(settings.server.issuer_str(), "http://127.0.0.1:9000");
+        settings.server.issuer = "https://auth.example.com".parse().expect("url");
+        super::follow_port_on_loopback(&mut settings, 443, 9000);
+        assert_eq!(settings.server.issuer_str(), "https://auth.example.com");
     }
 }

@@ -53,17 +53,23 @@ pub(super) async fn run_user(command: UserCommand, settings: &Settings) -> anyho
                 let rows: Vec<_> = users.iter().map(user_json).collect();
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
-                println!("{:<32} {:<9} {:<11} ID", "USERNAME", "STATUS", "CREATED");
-                for user in &users {
-                    let status = if user.disabled { "disabled" } else { "active" };
-                    println!(
-                        "{:<32} {:<9} {:<11} {}",
-                        user.username,
-                        status,
-                        format_date(user.created_at),
-                        user.id
-                    );
-                }
+                let rows: Vec<Vec<String>> = users
+                    .iter()
+                    .map(|user| {
+                        let status = if user.disabled { "disabled" } else { "active" };
+                        vec![
+                            user.username.to_string(),
+                            status.to_owned(),
+                            format_date(user.created_at),
+                            user.id.to_string(),
+                        ]
+                    })
+                    .collect();
+                super::table::print(
+                    &["USERNAME", "STATUS", "CREATED", "ID"],
+                    &rows,
+                    "no users yet; add one with `tessera user add NAME --password-stdin`",
+                );
             }
             Ok(())
         }

@@ -21,4 +21,4 @@ pub use redirect_uri::{RedirectUri, RedirectUriError};
 pub use return_to::ReturnTo;
 pub use scope::{MAX_SCOPE_BYTES, ScopeError, ScopeSet};
 pub use secret::{SecretToken, TokenDigest, constant_time_eq};
-pub use time::{UnixTime, format_date, now};
+pub use time::{UnixTime, format_date, format_time, now};

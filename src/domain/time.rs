@@ -30,6 +30,17 @@ pub fn format_date(at: UnixTime) -> String {
     format!("{year:04}-{month:02}-{day:02}")
 }
 
+/// `YYYY-MM-DD HH:MM` of a Unix time, in UTC, for listings.
+pub fn format_time(at: UnixTime) -> String {
+    let seconds = at.rem_euclid(86_400);
+    format!(
+        "{} {:02}:{:02}",
+        format_date(at),
+        seconds / 3_600,
+        seconds % 3_600 / 60
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -39,5 +50,10 @@ mod tests {
         assert_eq!(format_date(0), "1970-01-01");
         assert_eq!(format_date(951_782_400), "2000-02-29");
         assert_eq!(format_date(1_796_083_200), "2026-12-01");
+        assert_eq!(
+            format_time(1_796_083_200 + 13 * 3_600 + 7 * 60 + 59),
+            "2026-12-01 13:07"
+        );
+        assert_eq!(format_time(-1), "1969-12-31 23:59");
     }
 }

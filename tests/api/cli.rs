@@ -395,3 +395,220 @@ fn client_registration_refuses_unsafe_redirect_uris_and_stores_nothing() {
     let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("JSON");
     assert_eq!(listed, serde_json::json!([]));
 }
+
+/// `client rotate-secret` says what is true: the previous secret keeps
+/// working through the overlap, and `--revoke-previous` stops it at once.
+#[tokio::test]
+async fn rotate_secret_keeps_the_previous_secret_for_the_overlap_unless_told_otherwise() {
+    let app = crate::helpers::spawn_app_with(|s| s.database.cache_ttl_ms = 0).await;
+    let cli = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .args(args)
+            .env("TESSERA__DATABASE__URL", &app.settings.database.url)
+            .env("RUST_LOG", "warn")
+            .env_remove("TESSERA_ENV")
+            .output()
+            .expect("tessera runs")
+    };
+    let added = cli(&["client", "add", "--name", "Billing job", "--json"]);
+    assert!(added.status.success(), "{}", stderr(&added));
+    let added: serde_json::Value = serde_json::from_slice(&added.stdout).expect("JSON");
+    let id = added["client_id"].as_str().expect("id").to_owned();
+    let first = added["client_secret"].as_str().expect("secret").to_owned();
+    let token_status = |secret: String| {
+        let (client, address, id) = (app.client.clone(), app.address.clone(), id.clone());
+        async move {
+            client
+                .post(format!("{address}/oauth2/token"))
+                .basic_auth(id, Some(secret))
+                .form(&[("grant_type", "client_credentials")])
+                .send()
+                .await
+                .expect("token request")
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(token_status(first.clone()).await, 200);
+
+    let rotated = cli(&["client", "rotate-secret", &id]);
+    assert!(rotated.status.success(), "{}", stderr(&rotated));
+    let text = stdout(&rotated);
+    assert!(
+        text.contains("previous secret keeps working for 24 hours")
+            && text.contains("--revoke-previous")
+            && !text.contains("no longer works"),
+        "{text}"
+    );
+    let second = text
+        .lines()
+        .find_map(|l| l.strip_prefix("client_secret: "))
+        .expect("new secret printed")
+        .to_owned();
+    assert_eq!(token_status(first.clone()).await, 200, "overlap");
+    assert_eq!(token_status(second.clone()).await, 200);
+
+    let revoked = cli(&[
+        "client",
+        "rotate-secret",
+        &id,
+        "--revoke-previous",
+        "--json",
+    ]);
+    assert!(revoked.status.success(), "{}", stderr(&revoked));
+    let revoked: serde_json::Value = serde_json::from_slice(&revoked.stdout).expect("JSON");
+    assert_eq!(revoked["previous_secret_valid_for_secs"], 0);
+    let third = revoked["client_secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
+    assert_eq!(token_status(second).await, 401, "leaked secret stopped");
+    assert_eq!(token_status(first).await, 401);
+    assert_eq!(token_status(third).await, 200);
+}
+
+/// The profiles are compiled in: `TESSERA_ENV=production` means production
+/// in any directory, and an unknown name is refused, never development.
+#[test]
+fn tessera_env_names_a_compiled_profile_or_a_file_and_nothing_else() {
+    let cli = Cli::new();
+    let elsewhere = tempfile::tempdir().expect("dir");
+    let in_dir = |env: &str| {
+        cli.command(&["config", "check"])
+            .current_dir(elsewhere.path())
+            .env("TESSERA_ENV", env)
+            .output()
+            .expect("runs")
+    };
+    let production = in_dir("production");
+    assert_eq!(production.status.code(), Some(2), "{}", stdout(&production));
+    assert!(
+        stderr(&production).contains("placeholder"),
+        "{}",
+        stderr(&production)
+    );
+
+    for typo in ["prod", "Production", "dev"] {
+        let output = in_dir(typo);
+        assert_eq!(output.status.code(), Some(2), "{typo}: {}", stdout(&output));
+        assert!(
+            stderr(&output).contains(&format!("unknown profile `{typo}`")),
+            "{typo}: {}",
+            stderr(&output)
+        );
+    }
+
+    std::fs::create_dir(elsewhere.path().join("config")).expect("mkdir");
+    std::fs::write(
+        elsewhere.path().join("config/staging.toml"),
+        "[server]\nlisten = \"127.0.0.1:7777\"\n",
+    )
+    .expect("write");
+    let staging = in_dir("staging");
+    assert!(staging.status.success(), "{}", stderr(&staging));
+    assert!(stdout(&staging).contains("127.0.0.1:7777"));
+    let development = in_dir("development");
+    assert!(development.status.success(), "{}", stderr(&development));
+    assert!(stdout(&development).contains("Development"));
+}
+
+/// `client show` tells everything but the secret; `client list` columns line
+/// up whatever the lengths; a resource server whose audience no `[[apis]]`
+/// entry names is warned about when it is registered.
+#[test]
+fn client_show_is_complete_lists_line_up_and_an_unowned_audience_is_explained() {
+    let cli = Cli::new();
+    let added = cli.run(&[
+        "client",
+        "add",
+        "--name",
+        "A rather long application name for the list",
+        "--redirect-uri",
+        "https://notes.example/cb",
+        "--post-logout-redirect-uri",
+        "https://notes.example/bye",
+        "--homepage",
+        "https://notes.example",
+        "--json",
+    ]);
+    assert!(added.status.success(), "{}", stderr(&added));
+    let added: serde_json::Value = serde_json::from_slice(&added.stdout).expect("JSON");
+    let id = added["client_id"].as_str().expect("id").to_owned();
+    assert_eq!(
+        added["post_logout_redirect_uris"][0],
+        "https://notes.example/bye"
+    );
+    assert_eq!(added["token_endpoint_auth_method"], "client_secret_basic");
+
+    let shown = stdout(&cli.run(&["client", "show", &id]));
+    for expected in [
+        "post-logout URI:",
+        "https://notes.example/bye",
+        "homepage:",
+        "https://notes.example",
+        "auth method:",
+        "client_secret_basic",
+        "created:",
+    ] {
+        assert!(shown.contains(expected), "{expected} missing from\n{shown}");
+    }
+    let value_column: Vec<usize> = shown
+        .lines()
+        .map(|l| {
+            let colon = l.find(':').expect("label: value");
+            let rest = &l[colon + 1..];
+            colon + 1 + rest.len() - rest.trim_start().len()
+        })
+        .collect();
+    assert!(value_column.windows(2).all(|w| w[0] == w[1]), "{shown}");
+
+    let unowned = cli.run(&[
+        "client",
+        "add",
+        "--name",
+        "Notes API",
+        "--resource-server",
+        "https://notes-api.example",
+    ]);
+    assert!(unowned.status.success(), "{}", stderr(&unowned));
+    assert!(
+        stderr(&unowned).contains("no [[apis]] entry has audience `https://notes-api.example`"),
+        "{}",
+        stderr(&unowned)
+    );
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("apis.toml");
+    std::fs::write(
+        &file,
+        "[[apis]]\naudience = \"https://notes-api.example\"\nscopes = [\"notes:read\"]\n\
+         [[scopes]]\nname = \"notes:read\"\ndescription = \"Read your notes\"\n",
+    )
+    .expect("write");
+    let owned = cli.run(&[
+        "--config",
+        file.to_str().expect("UTF-8"),
+        "client",
+        "add",
+        "--name",
+        "Notes API 2",
+        "--resource-server",
+        "https://notes-api.example",
+    ]);
+    assert!(owned.status.success(), "{}", stderr(&owned));
+    assert!(!stderr(&owned).contains("warning"), "{}", stderr(&owned));
+
+    let listed = stdout(&cli.run(&["client", "list"]));
+    let lines: Vec<&str> = listed.lines().collect();
+    let name_at = lines[0].find("NAME").expect("header");
+    let type_at = lines[0].find("TYPE").expect("header");
+    for line in &lines[1..] {
+        assert!(
+            line[type_at..].starts_with("confidential") || line[type_at..].starts_with("public"),
+            "{listed}"
+        );
+        assert!(
+            line[name_at..].starts_with("A rather") || line[name_at..].starts_with("Notes API"),
+            "{listed}"
+        );
+    }
+}

@@ -90,6 +90,13 @@ async fn nothing_secret_reaches_the_logs_even_at_trace_level() {
         log.contains("sign-in failed"),
         "the log was captured: {log}"
     );
+    // The start-up line says where to point a browser.
+    assert!(
+        log.lines().any(|l| l.contains("tessera is listening")
+            && l.contains("open http://127.0.0.1:8080/ in a browser")
+            && l.contains(r#""url":"http://127.0.0.1:8080""#)),
+        "{log}"
+    );
     for (what, secret) in [
         ("password", PASSWORD),
         ("wrong password", "a wrong secret password"),
