@@ -34,6 +34,9 @@ does by hand or for what the runner must know:
                                             variables): must exit 0
 ``<!-- docs-runner: reset COMMAND -->``      tidy the machine before a block (drop a database a
                                             previous run left)
+``<!-- docs-runner: fresh -->``              forget the variables earlier blocks set (a new terminal,
+                                            e.g. back on a development machine after production
+                                            settings)
 ``<!-- docs-runner: continue DOC -->``       run this document in the state DOC left (its
                                             directory, variables and server)
 
@@ -390,6 +393,8 @@ def run_doc(path: Path, session: Session) -> None:
                 session.check(arg, where)
             elif action == "reset":
                 session.check(arg, where)
+            elif action == "fresh":
+                session.state.write_text("")
             else:
                 raise Failure(f"{where}: unknown directive {action}")
 
