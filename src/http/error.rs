@@ -201,3 +201,17 @@ impl ResponseError for ApiError {
         }))
     }
 }
+
+/// An RFC 6750 §3 answer for a request to a bearer-protected resource: 401
+/// (no token, or `invalid_token`) or 403 (`insufficient_scope`), with the
+/// `WWW-Authenticate` challenge, a JSON body and no caching.
+pub fn bearer_challenge(status: StatusCode, error: Option<&str>) -> HttpResponse {
+    let value = match error {
+        Some(error) => format!("Bearer realm=\"tessera\", error=\"{error}\""),
+        None => "Bearer realm=\"tessera\"".to_owned(),
+    };
+    HttpResponse::build(status)
+        .insert_header((header::WWW_AUTHENTICATE, value))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(serde_json::json!({ "error": error.unwrap_or("invalid_request") }))
+}

@@ -3,6 +3,7 @@
 
 pub mod browser;
 pub mod error;
+pub mod extractors;
 pub mod middleware;
 pub mod pages;
 pub mod routes;

@@ -308,6 +308,18 @@ async fn userinfo_accepts_only_live_access_tokens_with_openid() {
         .await
         .expect("POST");
     assert_eq!(posted.status(), 200);
+    // RFC 9110 §11.1: the scheme is case-insensitive, and one parser serves
+    // every bearer-protected endpoint.
+    for scheme in ["bearer", "BEARER", "Bearer  "] {
+        let response = app
+            .client
+            .get(app.url("/oauth2/userinfo"))
+            .header("Authorization", format!("{scheme} {access}"))
+            .send()
+            .await
+            .expect("GET");
+        assert_eq!(response.status(), 200, "{scheme:?}");
+    }
 
     let none = app
         .client

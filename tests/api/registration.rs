@@ -115,6 +115,20 @@ async fn open_registration_returns_credentials_and_supports_rfc_7592_management(
         .await
         .expect("GET");
     assert_eq!(wrong.status(), 401);
+    assert!(
+        wrong.headers()["www-authenticate"]
+            .to_str()
+            .expect("ASCII")
+            .contains("error=\"invalid_token\"")
+    );
+    let lower_case = app
+        .client
+        .get(app.url(&uri))
+        .header("Authorization", format!("bearer {token}"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(lower_case.status(), 200, "the scheme is case-insensitive");
 
     let mut changed = web_app();
     changed["client_name"] = json!("Renamed");

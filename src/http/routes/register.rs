@@ -13,11 +13,7 @@ use crate::oauth::registration::{self, ClientMetadata, DcrError};
 use crate::storage::StorageError;
 
 fn bearer(req: &HttpRequest) -> Option<String> {
-    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
-    let scheme = value.get(..7)?;
-    scheme
-        .eq_ignore_ascii_case("bearer ")
-        .then(|| value[7..].trim().to_owned())
+    crate::http::extractors::bearer_token(req.headers()).map(str::to_owned)
 }
 
 fn error_response(error: DcrError) -> HttpResponse {
@@ -32,13 +28,9 @@ fn error_response(error: DcrError) -> HttpResponse {
             "not_found",
             "dynamic client registration is off".to_owned(),
         ),
-        DcrError::InvalidToken => HttpResponse::Unauthorized()
-            .insert_header((
-                header::WWW_AUTHENTICATE,
-                "Bearer realm=\"tessera\", error=\"invalid_token\"",
-            ))
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .json(json!({ "error": "invalid_token" })),
+        DcrError::InvalidToken => {
+            crate::http::error::bearer_challenge(StatusCode::UNAUTHORIZED, Some("invalid_token"))
+        }
         DcrError::TooMany { retry_after_secs } => {
             let mut response = json_error(
                 StatusCode::TOO_MANY_REQUESTS,

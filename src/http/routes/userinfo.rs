@@ -5,19 +5,16 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::wellknown::key_failure;
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, bearer_challenge as challenge};
+use crate::http::extractors::bearer_token as bearer_token_of;
 use crate::http::state::AppState;
 use crate::oauth::userinfo::{BearerError, userinfo};
 
 /// The bearer token: `Authorization: Bearer` (RFC 6750 §2.1) or, on POST, a
 /// form-encoded `access_token` (§2.2). Never from the query string.
 fn bearer_token(req: &HttpRequest, body: &[u8]) -> Option<String> {
-    if let Some(value) = req.headers().get(header::AUTHORIZATION) {
-        let value = value.to_str().ok()?;
-        let scheme = value.get(..7)?;
-        return scheme
-            .eq_ignore_ascii_case("bearer ")
-            .then(|| value[7..].trim().to_owned());
+    if req.headers().contains_key(header::AUTHORIZATION) {
+        return bearer_token_of(req.headers()).map(str::to_owned);
     }
     let is_form = req
         .headers()
@@ -29,18 +26,6 @@ fn bearer_token(req: &HttpRequest, body: &[u8]) -> Option<String> {
         return params.get("access_token").map(str::to_owned);
     }
     None
-}
-
-/// 401/403 with the RFC 6750 `WWW-Authenticate` challenge.
-fn challenge(status: StatusCode, error: Option<&str>) -> HttpResponse {
-    let value = match error {
-        Some(error) => format!("Bearer realm=\"tessera\", error=\"{error}\""),
-        None => "Bearer realm=\"tessera\"".to_owned(),
-    };
-    HttpResponse::build(status)
-        .insert_header((header::WWW_AUTHENTICATE, value))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(serde_json::json!({ "error": error.unwrap_or("invalid_request") }))
 }
 
 #[tracing::instrument(skip_all)]
