@@ -1,7 +1,13 @@
-//! Reading what OAuth requests carry in their headers, once, for every
-//! endpoint: today the bearer token (RFC 6750 §2.1).
+//! Reading what OAuth requests carry, once, for every endpoint: the
+//! back-channel form body, the `Authorization` header for client
+//! authentication, and the bearer token (RFC 6750 §2.1).
 
+use actix_web::HttpRequest;
 use actix_web::http::header::{self, HeaderMap};
+
+use crate::http::error::ApiError;
+use crate::oauth::Params;
+use crate::oauth::error::OAuthError;
 
 /// The token of an `Authorization: Bearer` header, or `None` when there is
 /// no such header or it names another scheme. The scheme is matched without
@@ -16,6 +22,42 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     }
     let token = rest.trim_matches(' ');
     (!token.is_empty()).then_some(token)
+}
+
+/// The form body of a back-channel request: `application/x-www-form-urlencoded`
+/// and UTF-8, or `invalid_request` (IV-04).
+pub fn read_form(req: &HttpRequest, body: &[u8]) -> Result<Params, ApiError> {
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !is_form {
+        return Err(OAuthError::InvalidRequest(
+            "the body must be application/x-www-form-urlencoded".to_owned(),
+        )
+        .into());
+    }
+    let text = std::str::from_utf8(body)
+        .map_err(|_| OAuthError::InvalidRequest("the body is not UTF-8".to_owned()))?;
+    Params::parse_form(text).map_err(|_| {
+        OAuthError::InvalidRequest(
+            "the body is not valid application/x-www-form-urlencoded".to_owned(),
+        )
+        .into()
+    })
+}
+
+/// The `Authorization` header as text (an unreadable one becomes empty, which
+/// client authentication then refuses).
+pub fn authorization_header(req: &HttpRequest) -> Option<String> {
+    req.headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().map(str::to_owned).unwrap_or_default())
 }
 
 #[cfg(test)]

@@ -60,6 +60,12 @@ impl From<StorageError> for OAuthError {
 }
 
 impl OAuthError {
+    /// A parameter that must not repeat did (RFC 6749 §3.2). The description
+    /// never names it: request input is never echoed (ER-01).
+    pub fn repeated_parameter() -> Self {
+        Self::InvalidRequest("a parameter that must not repeat is repeated".to_owned())
+    }
+
     /// Whether the request was being answered from memory and needs the
     /// database after all (see `storage::cache::Access`).
     pub fn needs_database(&self) -> bool {

@@ -3,6 +3,7 @@
 //! primitives; tessera checks first where oxide-auth is weaker than the RFCs.
 
 pub mod authorize;
+pub mod client_auth;
 pub mod clients;
 pub mod connected;
 pub mod error;

@@ -5,184 +5,22 @@
 
 use std::collections::HashMap;
 
-use base64::Engine as _;
 use oxide_auth::endpoint::{AccessTokenFlow, ClientCredentialsFlow, Endpoint, RefreshFlow};
 use oxide_auth_actix::OAuthResponse;
 use serde_json::Value;
 
+use super::client_auth::{authenticate, presented_client};
 use super::error::OAuthError;
 use super::primitives::{
     FlowContext, FlowEndpoint, FlowFailure, FlowRequest, PreparedRegistrar, Store, oxide_grant,
 };
 use super::{Params, keys::KeySet};
-use crate::auth::throttle::lock_remaining;
 use crate::config::Settings;
-use crate::domain::{Client, ClientId, ClientType, GrantType, ScopeSet, TokenDigest, UnixTime};
+use crate::domain::{Client, GrantType, ScopeSet, TokenDigest, UnixTime};
 use crate::storage::cache::Access;
 use crate::storage::codes::{self, Consumed};
 use crate::storage::refresh_tokens;
 use crate::storage::{DbConnection, StorageError, grants, users};
-
-/// Client credentials as presented, before they are checked.
-#[derive(Clone)]
-pub struct PresentedClient {
-    pub id: String,
-    pub secret: Option<String>,
-    pub via_basic: bool,
-}
-
-/// Never prints the secret.
-impl std::fmt::Debug for PresentedClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PresentedClient")
-            .field("id", &self.id)
-            .field("secret", &self.secret.as_ref().map(|_| "[redacted]"))
-            .field("via_basic", &self.via_basic)
-            .finish()
-    }
-}
-
-/// Reads client credentials from `Authorization: Basic` or the body
-/// (`client_secret_basic`, `client_secret_post`, or `client_id` alone for
-/// public clients). Both at once is `invalid_request` (CA-02); a malformed
-/// Basic header is `invalid_client` (CA-05).
-pub fn presented_client(
-    authorization: Option<&str>,
-    params: &Params,
-) -> Result<Option<PresentedClient>, OAuthError> {
-    let bad_basic = || {
-        OAuthError::InvalidClient(
-            "the Authorization header is not valid Basic credentials".to_owned(),
-        )
-    };
-    if params.is_repeated("client_id") || params.is_repeated("client_secret") {
-        return Err(OAuthError::InvalidRequest(
-            "client credentials are repeated".to_owned(),
-        ));
-    }
-    if let Some(header) = authorization {
-        let Some(encoded) = header
-            .get(..6)
-            .filter(|scheme| scheme.eq_ignore_ascii_case("basic "))
-            .map(|_| header[6..].trim())
-        else {
-            return Err(bad_basic());
-        };
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(encoded)
-            .map_err(|_| bad_basic())?;
-        let decoded = String::from_utf8(decoded).map_err(|_| bad_basic())?;
-        let (id, secret) = decoded.split_once(':').ok_or_else(bad_basic)?;
-        // RFC 6749 §2.3.1: both parts are form-urlencoded (Appendix B).
-        let decode = |part: &str| {
-            url::form_urlencoded::parse(format!("x={part}").as_bytes())
-                .next()
-                .map(|(_, value)| value.into_owned())
-                .unwrap_or_default()
-        };
-        let (id, secret) = (decode(id), decode(secret));
-        if id.is_empty() {
-            return Err(bad_basic());
-        }
-        if params.get("client_secret").is_some() {
-            return Err(OAuthError::InvalidRequest(
-                "the client authenticated twice (Authorization header and client_secret)"
-                    .to_owned(),
-            ));
-        }
-        if params.get("client_id").is_some_and(|body_id| body_id != id) {
-            return Err(OAuthError::InvalidRequest(
-                "client_id differs from the Authorization header".to_owned(),
-            ));
-        }
-        return Ok(Some(PresentedClient {
-            id,
-            secret: Some(secret),
-            via_basic: true,
-        }));
-    }
-    match (params.get("client_id"), params.get("client_secret")) {
-        (Some(id), secret) => Ok(Some(PresentedClient {
-            id: id.to_owned(),
-            secret: secret.map(str::to_owned),
-            via_basic: false,
-        })),
-        (None, Some(_)) => Err(OAuthError::InvalidRequest(
-            "client_secret without client_id".to_owned(),
-        )),
-        (None, None) => Ok(None),
-    }
-}
-
-/// Failures on a client's secret from one source address before that
-/// address is locked out for a while (CA-07).
-const CLIENT_MAX_FAILURES: u32 = 10;
-
-/// The failure counter of `client` as seen from `source` (the address
-/// `http::browser::client_ip` gives). Per (client, address), not per client:
-/// `client_id`s are public, so a per-client counter let anyone lock the
-/// owner out (review F4).
-fn throttle_key(client: &ClientId, source: &str) -> String {
-    // IPv6 by its /64, like every other throttle key.
-    format!(
-        "client:{client}:{}",
-        crate::auth::throttle::address_key(source)
-    )
-}
-
-/// Authenticates the client (CA-01..CA-04, CA-07). Unknown clients and
-/// wrong secrets give the same answer; the digest is computed either way.
-///
-/// Throttling (CA-07): wrong secrets count per (client, source address).
-/// While an address is locked it gets 429 whatever it sends, so a lock
-/// never tells a guesser whether a guess was right; correct secrets are
-/// never counted, so the owner's own retries do not lengthen a lock; and
-/// no other address is affected, so strangers cannot lock the owner out.
-/// With secrets of at least 256 bits, the lock only makes guessing costlier.
-pub fn authenticate(
-    access: &mut Access<'_>,
-    settings: &Settings,
-    presented: Option<PresentedClient>,
-    source: &str,
-    now: UnixTime,
-) -> Result<Client, OAuthError> {
-    let failed = || OAuthError::InvalidClient("client authentication failed".to_owned());
-    let Some(presented) = presented else {
-        return Err(OAuthError::InvalidClient(
-            "the request does not identify the client".to_owned(),
-        ));
-    };
-    let digest = TokenDigest::of(presented.secret.as_deref().unwrap_or("").as_bytes());
-    let Some(id) = ClientId::parse(&presented.id) else {
-        return Err(failed());
-    };
-    let Some(client) = access.client(&id)?.filter(|c| !c.disabled) else {
-        return Err(failed());
-    };
-    let authenticated = match (client.client_type, &presented.secret, &client.secret_hash) {
-        (ClientType::Public, None, _) => true,
-        (ClientType::Confidential, Some(_), Some(_)) => client.secret_matches(digest.as_str(), now),
-        _ => false,
-    };
-    let key = throttle_key(&client.id, source);
-    if let Some(record) = access.throttle(&key)?
-        && let Some(retry_after_secs) =
-            lock_remaining(&record, CLIENT_MAX_FAILURES, &settings.throttle, now)
-    {
-        if !authenticated {
-            access.record_failure(&key, now, now - settings.throttle.window_secs)?;
-        }
-        return Err(OAuthError::TooManyAttempts { retry_after_secs });
-    }
-    if !authenticated {
-        if client.is_confidential() {
-            access.record_failure(&key, now, now - settings.throttle.window_secs)?;
-        }
-        tracing::info!(client.id = %client.id, "client authentication failed");
-        return Err(failed());
-    }
-    Ok(client)
-}
 
 /// Security events a token request caused, for metrics.
 #[derive(Debug, Default, Clone, Copy)]
@@ -223,7 +61,7 @@ pub fn exchange(
     events: &mut TokenEvents,
 ) -> Result<TokenResponse, OAuthError> {
     if params.repeated_key().is_some() {
-        return Err(repeated_parameter());
+        return Err(OAuthError::repeated_parameter());
     }
     let presented = presented_client(authorization, params)?;
     let secret = presented.as_ref().and_then(|p| p.secret.clone());
@@ -272,12 +110,6 @@ pub fn exchange(
             client_credentials(access, settings, keys, client, secret, params, now)
         }
     }
-}
-
-/// A parameter that must not repeat did (RFC 6749 §3.2). The description
-/// never names it: request input is never echoed (ER-01).
-pub fn repeated_parameter() -> OAuthError {
-    OAuthError::InvalidRequest("a parameter that must not repeat is repeated".to_owned())
 }
 
 fn invalid_grant() -> OAuthError {

@@ -641,3 +641,105 @@ async fn the_registered_authentication_method_is_echoed_exactly() {
     assert_eq!(answer["token_endpoint_auth_method"], "none");
     assert!(answer.get("client_secret").is_none());
 }
+
+// RFC 7591 §2: a client that registered an authentication method uses that
+// one at every endpoint where it authenticates; a client registered without
+// one (CLI, developer pages) may use either secret method.
+#[tokio::test]
+async fn the_registered_authentication_method_is_the_only_one_accepted() {
+    let app = spawn_app_with(open).await;
+    let mut body = web_app();
+    body["token_endpoint_auth_method"] = json!("client_secret_post");
+    let (status, answer) = register(&app, body, None).await;
+    assert_eq!(status, 201, "{answer}");
+    let id = answer["client_id"].as_str().expect("id").to_owned();
+    let secret = answer["client_secret"].as_str().expect("secret").to_owned();
+    let post = |path: &'static str, basic: bool, extra: Vec<(&'static str, String)>| {
+        let (client, url, id, secret) = (
+            app.client.clone(),
+            app.url(path),
+            id.clone(),
+            secret.clone(),
+        );
+        async move {
+            let mut form = extra;
+            let request = if basic {
+                client.post(url).basic_auth(id, Some(secret))
+            } else {
+                form.push(("client_id", id));
+                form.push(("client_secret", secret));
+                client.post(url)
+            };
+            let response = request.form(&form).send().await.expect("POST");
+            let status = response.status().as_u16();
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let cc = || vec![("grant_type", "client_credentials".to_owned())];
+    let (status, token) = post("/oauth2/token", false, cc()).await;
+    assert_eq!(status, 200, "{token}");
+    let access = token["access_token"].as_str().expect("AT").to_owned();
+
+    let (status, refused) = post("/oauth2/token", true, cc()).await;
+    assert_eq!(status, 401, "{refused}");
+    assert_eq!(refused["error"], "invalid_client");
+    assert!(
+        refused["error_description"]
+            .as_str()
+            .expect("description")
+            .contains("client_secret_post"),
+        "{refused}"
+    );
+    let (status, _) = post("/oauth2/introspect", true, vec![("token", access.clone())]).await;
+    assert_eq!(status, 401, "introspection by the other method");
+    let (status, _) = post("/oauth2/revoke", true, vec![("token", access.clone())]).await;
+    assert_eq!(status, 401, "revocation by the other method");
+    let (status, introspected) = post("/oauth2/introspect", false, vec![("token", access)]).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        introspected["active"], true,
+        "the refused calls changed nothing"
+    );
+
+    // A wrong secret by the wrong method says nothing about the method.
+    let (status, wrong) = {
+        let response = app
+            .client
+            .post(app.url("/oauth2/token"))
+            .basic_auth(&id, Some("not the secret"))
+            .form(&cc())
+            .send()
+            .await
+            .expect("POST");
+        (
+            response.status().as_u16(),
+            response.json::<Value>().await.expect("JSON"),
+        )
+    };
+    assert_eq!(status, 401);
+    assert!(
+        !wrong["error_description"]
+            .as_str()
+            .expect("description")
+            .contains("client_secret_post"),
+        "{wrong}"
+    );
+
+    // Registered without a method (operator CLI): both secret methods work.
+    let client = app.register(crate::helpers::confidential_client()).await;
+    for basic in [true, false] {
+        let mut form = vec![("grant_type", "client_credentials".to_owned())];
+        let mut request = app.client.post(app.url("/oauth2/token"));
+        if basic {
+            request = request.basic_auth(&client.id, client.secret.as_deref());
+        } else {
+            form.push(("client_id", client.id.clone()));
+            form.push(("client_secret", client.secret.clone().expect("secret")));
+        }
+        let response = request.form(&form).send().await.expect("POST");
+        assert_eq!(response.status(), 200, "basic: {basic}");
+    }
+}

@@ -3,15 +3,15 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::token::{authorization_header, read_form};
 use super::wellknown::key_failure;
 use crate::config::Settings;
 use crate::domain::{UnixTime, now};
 use crate::http::error::ApiError;
+use crate::http::extractors::{authorization_header, read_form};
 use crate::http::state::AppState;
 use crate::oauth::error::OAuthError;
 use crate::oauth::keys::KeySet;
-use crate::oauth::{introspect, token};
+use crate::oauth::{client_auth, introspect};
 use crate::storage::StorageError;
 use crate::storage::cache::Access;
 
@@ -26,9 +26,9 @@ pub async fn introspect(
 ) -> Result<HttpResponse, ApiError> {
     let params = read_form(&req, &body)?;
     if params.repeated_key().is_some() {
-        return Err(token::repeated_parameter().into());
+        return Err(OAuthError::repeated_parameter().into());
     }
-    let presented = token::presented_client(authorization_header(&req).as_deref(), &params)?;
+    let presented = client_auth::presented_client(authorization_header(&req).as_deref(), &params)?;
     let token = params
         .get("token")
         .map(str::to_owned)
@@ -88,12 +88,12 @@ fn answer(
     access: &mut Access<'_>,
     settings: &Settings,
     keys: &KeySet,
-    presented: Option<token::PresentedClient>,
+    presented: Option<client_auth::PresentedClient>,
     source: &str,
     token: &str,
     at: UnixTime,
 ) -> Result<serde_json::Value, OAuthError> {
-    let caller = token::authenticate(access, settings, presented, source, at)?;
+    let caller = client_auth::authenticate(access, settings, presented, source, at)?;
     if !caller.is_confidential() {
         return Err(OAuthError::InvalidClient(
             "introspection needs a confidential client".to_owned(),

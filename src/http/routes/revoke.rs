@@ -4,14 +4,14 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::introspect::unavailable;
-use super::token::{authorization_header, read_form};
 use super::wellknown::key_failure;
 use crate::domain::now;
 use crate::http::error::ApiError;
+use crate::http::extractors::{authorization_header, read_form};
 use crate::http::state::AppState;
+use crate::oauth::client_auth;
 use crate::oauth::error::OAuthError;
 use crate::oauth::revoke::{self, RevokeError};
-use crate::oauth::token;
 use crate::storage::cache::Access;
 
 /// 200 with an empty body whether or not the token existed (RV-02), and
@@ -27,9 +27,9 @@ pub async fn revoke(
 ) -> Result<HttpResponse, ApiError> {
     let params = read_form(&req, &body)?;
     if params.repeated_key().is_some() {
-        return Err(token::repeated_parameter().into());
+        return Err(OAuthError::repeated_parameter().into());
     }
-    let presented = token::presented_client(authorization_header(&req).as_deref(), &params)?;
+    let presented = client_auth::presented_client(authorization_header(&req).as_deref(), &params)?;
     let token = params
         .get("token")
         .map(str::to_owned)
@@ -44,7 +44,7 @@ pub async fn revoke(
         .db
         .write(move |conn| {
             let at = now();
-            let caller = token::authenticate(
+            let caller = client_auth::authenticate(
                 &mut Access::fresh(conn, &cache),
                 &settings,
                 presented,

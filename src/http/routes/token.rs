@@ -5,10 +5,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::domain::now;
 use crate::http::error::ApiError;
+use crate::http::extractors::{authorization_header, read_form};
 use crate::http::state::AppState;
 use crate::metrics;
 use crate::oauth::error::OAuthError;
-use crate::oauth::{Params, token};
+use crate::oauth::token;
 use crate::storage::StorageError;
 use crate::storage::cache::Access;
 
@@ -132,40 +133,4 @@ pub async fn exchange(
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"))
         .json(response))
-}
-
-/// The form body of a back-channel request: `application/x-www-form-urlencoded`
-/// and UTF-8, or `invalid_request` (IV-04).
-pub fn read_form(req: &HttpRequest, body: &[u8]) -> Result<Params, ApiError> {
-    let is_form = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| {
-            v.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
-    if !is_form {
-        return Err(OAuthError::InvalidRequest(
-            "the body must be application/x-www-form-urlencoded".to_owned(),
-        )
-        .into());
-    }
-    let text = std::str::from_utf8(body)
-        .map_err(|_| OAuthError::InvalidRequest("the body is not UTF-8".to_owned()))?;
-    Params::parse_form(text).map_err(|_| {
-        OAuthError::InvalidRequest(
-            "the body is not valid application/x-www-form-urlencoded".to_owned(),
-        )
-        .into()
-    })
-}
-
-/// The `Authorization` header as text (an unreadable one becomes empty, which
-/// client authentication then refuses).
-pub fn authorization_header(req: &HttpRequest) -> Option<String> {
-    req.headers()
-        .get(header::AUTHORIZATION)
-        .map(|v| v.to_str().map(str::to_owned).unwrap_or_default())
 }
